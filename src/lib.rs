@@ -1,0 +1,5 @@
+//! syncmld: a SyncML (OMA DS 1.2) contact-sync daemon. See ARCHITECTURE.md.
+
+pub mod protocol;
+pub mod store;
+pub mod http;

@@ -1,0 +1,491 @@
+//! Typed layer over the tables: key encodings and records.
+//!
+//! Keys are tuples encoded so that a tuple prefix is a byte prefix: strings
+//! as a big-endian u16 length plus bytes (device ids like `IMEI:…` need no
+//! escaping), integers big-endian so numeric order is byte order.
+//! Records are postcard-encoded serde structs; they are storage types, not
+//! protocol types.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::{KeyRange, KvRead, Result, StoreError, Table, Txn};
+
+/// A user's address book on this server: (user, local datastore name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BookId {
+    pub user: String,
+    pub store: String,
+}
+
+/// One peer's view of one book: (user, device id, local datastore name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId {
+    pub user: String,
+    pub device: String,
+    pub store: String,
+}
+
+impl PeerId {
+    pub fn book(&self) -> BookId {
+        BookId { user: self.user.clone(), store: self.store.clone() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Base64 of MD5("user:password") — the only password-derived value kept;
+    /// it is what `syncml:auth-md5` needs, and basic auth is checked against
+    /// it too. No plaintext password is ever stored.
+    pub md5_userpass: String,
+    /// Only devices registered with `syncmld device add` may sync.
+    pub restrict_devices: bool,
+    pub created_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DeviceRecord {
+    /// Registered by an administrator (as opposed to first seen in a sync).
+    pub registered: bool,
+    /// Key derived from the device's shared secret (see `auth`), used by the
+    /// device-bound and HMAC credential schemes. Never the secret itself.
+    pub secret_key: Option<Vec<u8>>,
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    /// What the device said about itself in its DevInf, if it sent one.
+    pub caps: Option<PeerCaps>,
+}
+
+/// The parts of a peer's DevInf the server acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PeerCaps {
+    pub man: Option<String>,
+    pub model: Option<String>,
+    pub sw_version: Option<String>,
+    pub large_objects: bool,
+    pub number_of_changes: bool,
+    pub max_guid_size: Option<u32>,
+    /// Rx-Pref of its contacts datastore: (CTType, VerCT).
+    pub rx_pref: Option<(String, String)>,
+}
+
+/// Counters of one book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BookMeta {
+    /// Last change sequence number handed out (0 = none yet).
+    pub seq: u64,
+    /// Last GUID number handed out.
+    pub guid: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRecord {
+    pub content_type: String,
+    /// The item as the client sent it (vCard text).
+    pub data: String,
+    /// Sequence number of the latest change.
+    pub seq: u64,
+    /// Device id that made the latest change ("" for local admin changes).
+    pub origin: String,
+    /// A tombstone: deleted, kept until every peer has seen the delete.
+    pub deleted: bool,
+    pub modified_ms: u64,
+}
+
+/// Per (user, device, store) sync state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PeerState {
+    /// The client's Next anchor of the last completed session; its Last must
+    /// equal this for an incremental sync.
+    pub client_anchor: Option<String>,
+    /// Our Next anchor of the last completed session (sent as our Last).
+    pub server_anchor: Option<String>,
+    /// Every change with seq <= this has been delivered to (or came from)
+    /// the peer.
+    pub synced_seq: u64,
+    pub last_sync_ms: u64,
+    pub last_mode: u16,
+}
+
+// ---- key encoding ----------------------------------------------------------
+
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    // Component lengths are bounded by the callers (GUIDs ≤ 32, ids ≤ 1 KiB
+    // enforced by the engine); clamp defensively instead of panicking.
+    let b = s.as_bytes();
+    let len = b.len().min(u16::MAX as usize);
+    out.extend_from_slice(&(len as u16).to_be_bytes());
+    out.extend_from_slice(&b[..len]);
+}
+
+fn key(parts: &[&str]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 2).sum::<usize>() + 9);
+    for p in parts {
+        push_str(&mut out, p);
+    }
+    out
+}
+
+fn key_seq(parts: &[&str], seq: u64) -> Vec<u8> {
+    let mut k = key(parts);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn seq_suffix(table: Table, k: &[u8]) -> Result<u64> {
+    let n = k.len();
+    if n < 8 {
+        return Err(corrupt(table, "short sequence key"));
+    }
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&k[n - 8..]);
+    Ok(u64::from_be_bytes(b))
+}
+
+/// The last string component of a key.
+fn last_str_suffix(table: Table, k: &[u8], prefix_len: usize) -> Result<String> {
+    let rest = k.get(prefix_len..).ok_or_else(|| corrupt(table, "short key"))?;
+    if rest.len() < 2 {
+        return Err(corrupt(table, "short key"));
+    }
+    let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+    let s = rest.get(2..2 + len).ok_or_else(|| corrupt(table, "truncated key"))?;
+    String::from_utf8(s.to_vec()).map_err(|_| corrupt(table, "key is not UTF-8"))
+}
+
+fn corrupt(table: Table, reason: &str) -> StoreError {
+    StoreError::Corrupt { table: table.name(), reason: reason.to_owned() }
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    // postcard only fails to serialize on unsupported types, which our plain
+    // records never contain; an empty value would then read back as corrupt.
+    postcard::to_stdvec(v).unwrap_or_default()
+}
+
+fn dec<T: DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| corrupt(table, &e.to_string()))
+}
+
+fn get_rec<T: DeserializeOwned>(r: &dyn KvRead, table: Table, k: &[u8]) -> Result<Option<T>> {
+    match r.get(table, k)? {
+        Some(v) => Ok(Some(dec(table, &v)?)),
+        None => Ok(None),
+    }
+}
+
+const MAP_LUID: &str = "L";
+const MAP_GUID: &str = "G";
+
+// ---- users and devices -----------------------------------------------------
+
+pub fn user(r: &dyn KvRead, name: &str) -> Result<Option<UserRecord>> {
+    get_rec(r, Table::Users, &key(&[name]))
+}
+
+pub fn put_user(t: &mut Txn<'_>, name: &str, rec: &UserRecord) {
+    t.put(Table::Users, key(&[name]), enc(rec));
+}
+
+pub fn remove_user(t: &mut Txn<'_>, name: &str) {
+    t.remove(Table::Users, key(&[name]));
+}
+
+/// All user names, in key order.
+pub fn users(r: &dyn KvRead) -> Result<Vec<(String, UserRecord)>> {
+    let rows = r.scan(Table::Users, &KeyRange::prefix(&[]), usize::MAX)?;
+    rows.into_iter()
+        .map(|(k, v)| Ok((last_str_suffix(Table::Users, &k, 0)?, dec(Table::Users, &v)?)))
+        .collect()
+}
+
+pub fn device(r: &dyn KvRead, user: &str, device: &str) -> Result<Option<DeviceRecord>> {
+    get_rec(r, Table::Devices, &key(&[user, device]))
+}
+
+pub fn put_device(t: &mut Txn<'_>, user: &str, device: &str, rec: &DeviceRecord) {
+    t.put(Table::Devices, key(&[user, device]), enc(rec));
+}
+
+pub fn remove_device(t: &mut Txn<'_>, user: &str, device: &str) {
+    t.remove(Table::Devices, key(&[user, device]));
+}
+
+pub fn devices(r: &dyn KvRead, user: &str) -> Result<Vec<(String, DeviceRecord)>> {
+    let prefix = key(&[user]);
+    let rows = r.scan(Table::Devices, &KeyRange::prefix(&prefix), usize::MAX)?;
+    rows.into_iter()
+        .map(|(k, v)| Ok((last_str_suffix(Table::Devices, &k, prefix.len())?, dec(Table::Devices, &v)?)))
+        .collect()
+}
+
+pub fn nonce(r: &dyn KvRead, user: &str, device: &str) -> Result<Option<Vec<u8>>> {
+    r.get(Table::Nonces, &key(&[user, device]))
+}
+
+pub fn put_nonce(t: &mut Txn<'_>, user: &str, device: &str, nonce: &[u8]) {
+    t.put(Table::Nonces, key(&[user, device]), nonce.to_vec());
+}
+
+// ---- books, items, changes -------------------------------------------------
+
+pub fn book_meta(r: &dyn KvRead, b: &BookId) -> Result<BookMeta> {
+    Ok(get_rec(r, Table::Books, &key(&[&b.user, &b.store]))?.unwrap_or_default())
+}
+
+pub fn put_book_meta(t: &mut Txn<'_>, b: &BookId, m: &BookMeta) {
+    t.put(Table::Books, key(&[&b.user, &b.store]), enc(m));
+}
+
+pub fn item(r: &dyn KvRead, b: &BookId, guid: &str) -> Result<Option<ItemRecord>> {
+    get_rec(r, Table::Items, &key(&[&b.user, &b.store, guid]))
+}
+
+/// Write an item (or tombstone) and move its change-log entry to `rec.seq`.
+/// `old_seq` is the sequence of the record it replaces, if any.
+pub fn put_item(t: &mut Txn<'_>, b: &BookId, guid: &str, old: Option<&ItemRecord>, rec: &ItemRecord) {
+    if let Some(old) = old {
+        t.remove(Table::Changes, key_seq(&[&b.user, &b.store], old.seq));
+        if old.deleted {
+            t.remove(Table::Tombstones, key_seq(&[&b.user, &b.store], old.seq));
+        }
+    }
+    t.put(Table::Items, key(&[&b.user, &b.store, guid]), enc(rec));
+    t.put(Table::Changes, key_seq(&[&b.user, &b.store], rec.seq), guid.as_bytes().to_vec());
+    if rec.deleted {
+        t.put(Table::Tombstones, key_seq(&[&b.user, &b.store], rec.seq), guid.as_bytes().to_vec());
+    }
+}
+
+/// Forget a tombstone entirely (every peer has seen the delete).
+pub fn purge_item(t: &mut Txn<'_>, b: &BookId, guid: &str, rec: &ItemRecord) {
+    t.remove(Table::Items, key(&[&b.user, &b.store, guid]));
+    t.remove(Table::Changes, key_seq(&[&b.user, &b.store], rec.seq));
+    t.remove(Table::Tombstones, key_seq(&[&b.user, &b.store], rec.seq));
+}
+
+/// Up to `limit` (seq, guid) changes with seq > `after`, in sequence order.
+pub fn changes_after(r: &dyn KvRead, b: &BookId, after: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+    let prefix = key(&[&b.user, &b.store]);
+    let from = key_seq(&[&b.user, &b.store], after);
+    let rows = r.scan(Table::Changes, &KeyRange::prefix_after(&prefix, &from), limit)?;
+    rows.into_iter()
+        .map(|(k, v)| {
+            let seq = seq_suffix(Table::Changes, &k)?;
+            let guid = String::from_utf8(v).map_err(|_| corrupt(Table::Changes, "guid is not UTF-8"))?;
+            Ok((seq, guid))
+        })
+        .collect()
+}
+
+/// Tombstones with seq <= `upto`.
+pub fn tombstones_upto(r: &dyn KvRead, b: &BookId, upto: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+    let prefix = key(&[&b.user, &b.store]);
+    let range = KeyRange {
+        start: std::ops::Bound::Included(prefix.clone()),
+        end: std::ops::Bound::Included(key_seq(&[&b.user, &b.store], upto)),
+    };
+    let rows = r.scan(Table::Tombstones, &range, limit)?;
+    rows.into_iter()
+        .map(|(k, v)| {
+            let seq = seq_suffix(Table::Tombstones, &k)?;
+            let guid = String::from_utf8(v).map_err(|_| corrupt(Table::Tombstones, "guid is not UTF-8"))?;
+            Ok((seq, guid))
+        })
+        .collect()
+}
+
+/// Every item of a book (live and tombstones), `limit` at a time, GUIDs
+/// after `after` (exclusive; "" = from the start). Slow-sync/refresh path only.
+pub fn items_page(r: &dyn KvRead, b: &BookId, after: &str, limit: usize) -> Result<Vec<(String, ItemRecord)>> {
+    let prefix = key(&[&b.user, &b.store]);
+    let range = if after.is_empty() {
+        KeyRange::prefix(&prefix)
+    } else {
+        KeyRange::prefix_after(&prefix, &key(&[&b.user, &b.store, after]))
+    };
+    let rows = r.scan(Table::Items, &range, limit)?;
+    rows.into_iter()
+        .map(|(k, v)| Ok((last_str_suffix(Table::Items, &k, prefix.len())?, dec(Table::Items, &v)?)))
+        .collect()
+}
+
+// ---- maps ------------------------------------------------------------------
+
+pub fn guid_for_luid(r: &dyn KvRead, p: &PeerId, luid: &str) -> Result<Option<String>> {
+    Ok(r.get(Table::Maps, &key(&[&p.user, &p.device, &p.store, MAP_LUID, luid]))?
+        .and_then(|v| String::from_utf8(v).ok()))
+}
+
+pub fn luid_for_guid(r: &dyn KvRead, p: &PeerId, guid: &str) -> Result<Option<String>> {
+    Ok(r.get(Table::Maps, &key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]))?
+        .and_then(|v| String::from_utf8(v).ok()))
+}
+
+/// Map `luid` ↔ `guid` for this peer, dropping any older mapping of either
+/// id (phones reuse LUIDs; the newest mapping wins).
+pub fn put_map(t: &mut Txn<'_>, p: &PeerId, luid: &str, guid: &str) -> Result<()> {
+    if let Some(old_guid) = guid_for_luid(t, p, luid)? {
+        if old_guid != guid {
+            t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_GUID, &old_guid]));
+        }
+    }
+    if let Some(old_luid) = luid_for_guid(t, p, guid)? {
+        if old_luid != luid {
+            t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_LUID, &old_luid]));
+        }
+    }
+    t.put(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_LUID, luid]), guid.as_bytes().to_vec());
+    t.put(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]), luid.as_bytes().to_vec());
+    t.remove(Table::PendingMaps, key(&[&p.user, &p.device, &p.store, guid]));
+    Ok(())
+}
+
+pub fn remove_map_by_guid(t: &mut Txn<'_>, p: &PeerId, guid: &str) -> Result<()> {
+    if let Some(luid) = luid_for_guid(t, p, guid)? {
+        t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_LUID, &luid]));
+    }
+    t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]));
+    Ok(())
+}
+
+/// Every (luid, guid) of a peer (refresh path only).
+pub fn peer_maps(r: &dyn KvRead, p: &PeerId) -> Result<Vec<(String, String)>> {
+    let prefix = key(&[&p.user, &p.device, &p.store, MAP_LUID]);
+    let rows = r.scan(Table::Maps, &KeyRange::prefix(&prefix), usize::MAX)?;
+    rows.into_iter()
+        .map(|(k, v)| {
+            let luid = last_str_suffix(Table::Maps, &k, prefix.len())?;
+            let guid = String::from_utf8(v).map_err(|_| corrupt(Table::Maps, "guid is not UTF-8"))?;
+            Ok((luid, guid))
+        })
+        .collect()
+}
+
+pub fn clear_peer_maps(t: &mut Txn<'_>, p: &PeerId) -> Result<()> {
+    for (luid, guid) in peer_maps(t, p)? {
+        t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_LUID, &luid]));
+        t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_GUID, &guid]));
+    }
+    Ok(())
+}
+
+pub fn put_pending_map(t: &mut Txn<'_>, p: &PeerId, guid: &str) {
+    t.put(Table::PendingMaps, key(&[&p.user, &p.device, &p.store, guid]), Vec::new());
+}
+
+pub fn is_pending_map(r: &dyn KvRead, p: &PeerId, guid: &str) -> Result<bool> {
+    Ok(r.get(Table::PendingMaps, &key(&[&p.user, &p.device, &p.store, guid]))?.is_some())
+}
+
+// ---- peers -------------------------------------------------------------------
+
+pub fn peer_state(r: &dyn KvRead, p: &PeerId) -> Result<Option<PeerState>> {
+    get_rec(r, Table::Peers, &key(&[&p.user, &p.device, &p.store]))
+}
+
+pub fn put_peer_state(t: &mut Txn<'_>, p: &PeerId, s: &PeerState) {
+    t.put(Table::Peers, key(&[&p.user, &p.device, &p.store]), enc(s));
+}
+
+pub fn remove_peer_state(t: &mut Txn<'_>, p: &PeerId) {
+    t.remove(Table::Peers, key(&[&p.user, &p.device, &p.store]));
+}
+
+/// Every peer (device) of a user with its per-store state: (device, store, state).
+pub fn user_peers(r: &dyn KvRead, user: &str) -> Result<Vec<(String, String, PeerState)>> {
+    let prefix = key(&[user]);
+    let rows = r.scan(Table::Peers, &KeyRange::prefix(&prefix), usize::MAX)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (k, v) in rows {
+        let device = last_str_suffix(Table::Peers, &k, prefix.len())?;
+        let store = last_str_suffix(Table::Peers, &k, prefix.len() + 2 + device.len())?;
+        out.push((device, store, dec(Table::Peers, &v)?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemoryStore, Store};
+
+    fn book() -> BookId {
+        BookId { user: "alice".into(), store: "contacts".into() }
+    }
+
+    fn rec(seq: u64, deleted: bool) -> ItemRecord {
+        ItemRecord {
+            content_type: "text/vcard".into(),
+            data: "BEGIN:VCARD".into(),
+            seq,
+            origin: "dev".into(),
+            deleted,
+            modified_ms: 0,
+        }
+    }
+
+    #[test]
+    fn change_log_keeps_one_entry_per_guid() {
+        let s = MemoryStore::new();
+        let b = book();
+        let mut t = Txn::new(&s);
+        put_item(&mut t, &b, "1", None, &rec(1, false));
+        put_item(&mut t, &b, "2", None, &rec(2, false));
+        let old = item(&t, &b, "1").unwrap();
+        put_item(&mut t, &b, "1", old.as_ref(), &rec(3, false));
+        s.commit(&t.into_batch()).unwrap();
+        assert_eq!(changes_after(&s, &b, 0, 10).unwrap(), vec![(2, "2".into()), (3, "1".into())]);
+        assert_eq!(changes_after(&s, &b, 2, 10).unwrap(), vec![(3, "1".into())]);
+        // another user's book is not in the range
+        let other = BookId { user: "alicf".into(), store: "contacts".into() };
+        assert!(changes_after(&s, &other, 0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn tombstones_are_indexed_and_purged() {
+        let s = MemoryStore::new();
+        let b = book();
+        let mut t = Txn::new(&s);
+        put_item(&mut t, &b, "1", None, &rec(1, false));
+        let old = item(&t, &b, "1").unwrap();
+        put_item(&mut t, &b, "1", old.as_ref(), &rec(2, true));
+        assert_eq!(tombstones_upto(&t, &b, 5, 10).unwrap(), vec![(2, "1".into())]);
+        assert!(tombstones_upto(&t, &b, 1, 10).unwrap().is_empty());
+        let old = item(&t, &b, "1").unwrap().unwrap();
+        purge_item(&mut t, &b, "1", &old);
+        s.commit(&t.into_batch()).unwrap();
+        assert!(item(&s, &b, "1").unwrap().is_none());
+        assert!(changes_after(&s, &b, 0, 10).unwrap().is_empty());
+        assert!(tombstones_upto(&s, &b, 5, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn newest_mapping_wins_both_ways() {
+        let s = MemoryStore::new();
+        let p = PeerId { user: "alice".into(), device: "IMEI:1".into(), store: "contacts".into() };
+        let mut t = Txn::new(&s);
+        put_map(&mut t, &p, "L1", "G1").unwrap();
+        put_map(&mut t, &p, "L1", "G2").unwrap(); // phone reused LUID L1
+        assert_eq!(guid_for_luid(&t, &p, "L1").unwrap().as_deref(), Some("G2"));
+        assert_eq!(luid_for_guid(&t, &p, "G1").unwrap(), None);
+        put_map(&mut t, &p, "L3", "G2").unwrap();
+        assert_eq!(guid_for_luid(&t, &p, "L1").unwrap(), None);
+        assert_eq!(peer_maps(&t, &p).unwrap(), vec![("L3".into(), "G2".into())]);
+        clear_peer_maps(&mut t, &p).unwrap();
+        assert!(peer_maps(&t, &p).unwrap().is_empty());
+    }
+
+    #[test]
+    fn peers_and_devices_list_by_user() {
+        let s = MemoryStore::new();
+        let mut t = Txn::new(&s);
+        let p = PeerId { user: "alice".into(), device: "d:1".into(), store: "contacts".into() };
+        put_peer_state(&mut t, &p, &PeerState { synced_seq: 7, ..Default::default() });
+        put_device(&mut t, "alice", "d:1", &DeviceRecord::default());
+        put_device(&mut t, "bob", "d:2", &DeviceRecord::default());
+        let peers = user_peers(&t, "alice").unwrap();
+        assert_eq!(peers.len(), 1);
+        assert_eq!((peers[0].0.as_str(), peers[0].1.as_str(), peers[0].2.synced_seq), ("d:1", "contacts", 7));
+        assert_eq!(devices(&t, "alice").unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,111 @@
+//! The sled backend. One sled tree per [`Table`]; a [`Batch`] is applied in
+//! one multi-tree transaction, then the database is flushed.
+//!
+//! sled rules honoured here (see shared/docs/crates.md §2.3): the transaction
+//! closure only touches `TransactionalTree`s and has no side effects (it may
+//! re-run); integers in keys are big-endian (the schema does that); the cache
+//! size is set explicitly; one process per database, which is why admin
+//! commands go through the daemon while it runs.
+
+use std::path::Path;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+
+use super::{Batch, KeyRange, KvRead, Result, Store, StoreError, Table};
+
+pub struct SledStore {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SledStore {
+    /// Open (or create) the database in `dir`. Fails, with sled's reason,
+    /// when another process holds it or it is corrupt.
+    pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_capacity_bytes)
+            .open()
+            .map_err(|e| StoreError::Backend(format!("cannot open store at {}: {e}", dir.display())))?;
+        Self::from_db(db)
+    }
+
+    /// A throw-away database (tests).
+    pub fn temporary() -> Result<Self> {
+        let db = sled::Config::new().temporary(true).open().map_err(backend)?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self> {
+        let mut trees = Vec::with_capacity(Table::ALL.len());
+        for t in Table::ALL {
+            trees.push(db.open_tree(t.name()).map_err(backend)?);
+        }
+        Ok(SledStore { db, trees })
+    }
+
+    fn tree(&self, t: Table) -> &sled::Tree {
+        // Table::ALL order is the index order; `t as usize` matches it.
+        &self.trees[t as usize]
+    }
+}
+
+impl KvRead for SledStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree(table).get(key).map_err(backend)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for kv in self.tree(table).range::<Vec<u8>, _>((range.start.clone(), range.end.clone())) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = kv.map_err(backend)?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+impl Store for SledStore {
+    fn commit(&self, batch: &Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let trees: &[sled::Tree] = &self.trees;
+        let result: std::result::Result<(), TransactionError<StoreError>> = trees.transaction(|txs| {
+            for w in &batch.writes {
+                let tx = &txs[w.table as usize];
+                match &w.value {
+                    Some(v) => {
+                        tx.insert(w.key.as_slice(), v.as_slice())?;
+                    }
+                    None => {
+                        tx.remove(w.key.as_slice())?;
+                    }
+                }
+            }
+            Ok::<(), ConflictableTransactionError<StoreError>>(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Storage(e)) => return Err(backend(e)),
+        }
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(backend)
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
