@@ -3,3 +3,8 @@
 pub mod protocol;
 pub mod store;
 pub mod http;
+pub mod auth;
+pub mod contacts;
+pub mod engine;
+pub mod wire;
+pub mod service;

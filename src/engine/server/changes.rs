@@ -1,0 +1,471 @@
+//! The client's changes: `Sync` with Add/Replace/Delete, chunked items,
+//! and `Map`.
+//!
+//! IDs (syncml-protocol.md §4.2): the client names items by its LUID in
+//! `Item/Source`; we keep the LUID↔GUID map per (user, device, store).
+//! Rules from libsynthesis worth keeping: Replace of an unknown LUID adds;
+//! Add of a known LUID replaces (phones reuse LUIDs); Delete of an unknown
+//! LUID is 211; Delete during a slow sync is 403; SftDel only drops the map.
+
+use base64::Engine as _;
+
+use crate::contacts;
+use crate::engine::conflict::{self, Clash, Resolution};
+use crate::engine::{EngineError, Env};
+use crate::protocol::{Command, ItemCommand, Map, StatusCode, Sync, alert, mime};
+use crate::store::Txn;
+use crate::store::schema::{self, BookId, ItemRecord};
+
+use super::{DbSession, Phase, Replies, ServerEngine, ServerSession, strip_dot};
+
+/// A large object being received over several messages.
+#[derive(Debug, Clone)]
+pub(crate) struct IncomingChunk {
+    kind: Kind,
+    pub luid: String,
+    db: usize,
+    content_type: String,
+    declared: u64,
+    data: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Add,
+    Replace,
+    Delete,
+}
+
+/// Largest LUID we accept (it becomes part of store keys).
+const MAX_ID_LEN: usize = 256;
+
+pub(super) fn sync_command(
+    engine: &ServerEngine,
+    s: &mut ServerSession,
+    cmd: &Command,
+    sync: &Sync,
+    env: &Env,
+    txn: &mut Txn<'_>,
+    r: &mut Replies,
+) -> Result<(), EngineError> {
+    let target = sync.target.as_ref().map(|l| l.loc_uri.as_str()).unwrap_or("");
+    let source = sync.source.as_ref().map(|l| l.loc_uri.as_str()).unwrap_or("");
+    let db = s.dbs.iter().position(|d| strip_dot(&d.server_db).eq_ignore_ascii_case(strip_dot(target)));
+    let allowed = matches!(s.phase, Phase::ExpectClientChanges);
+    let code = match db {
+        _ if !allowed => StatusCode::FORBIDDEN,
+        None => StatusCode::NOT_FOUND,
+        Some(_) => StatusCode::OK,
+    };
+    if let Some(st) = r.status(cmd, sync.no_resp, code) {
+        st.target_refs = vec![target.to_owned()];
+        st.source_refs = vec![source.to_owned()];
+    }
+    for op in &sync.commands {
+        let (kind, c) = match op {
+            Command::Add(c) => (Kind::Add, c),
+            Command::Replace(c) => (Kind::Replace, c),
+            Command::Delete(c) => (Kind::Delete, c),
+            Command::Copy(c) => {
+                r.status(op, c.no_resp, StatusCode::NOT_IMPLEMENTED);
+                continue;
+            }
+            other => {
+                r.status(other, false, StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED);
+                continue;
+            }
+        };
+        match db {
+            Some(i) if allowed => item_command(engine, s, i, kind, op, c, env, txn, r)?,
+            _ => {
+                for it in &c.items {
+                    if let Some(st) = r.status(op, c.no_resp, code) {
+                        st.source_refs = it.source_uri().map(|u| vec![u.to_owned()]).unwrap_or_default();
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One Add/Replace/Delete with its items.
+#[allow(clippy::too_many_arguments)]
+fn item_command(
+    engine: &ServerEngine,
+    s: &mut ServerSession,
+    db: usize,
+    kind: Kind,
+    op: &Command,
+    c: &ItemCommand,
+    env: &Env,
+    txn: &mut Txn<'_>,
+    r: &mut Replies,
+) -> Result<(), EngineError> {
+    for item in &c.items {
+        let luid = item.source_uri().or(item.target_uri()).unwrap_or("").to_owned();
+        let meta_type = item.meta.as_ref().and_then(|m| m.type_.clone()).or_else(|| c.meta.as_ref().and_then(|m| m.type_.clone()));
+        let format = item.meta.as_ref().and_then(|m| m.format.clone()).or_else(|| c.meta.as_ref().and_then(|m| m.format.clone()));
+        let size = item.meta.as_ref().and_then(|m| m.size).or_else(|| c.meta.as_ref().and_then(|m| m.size));
+        let text = item.text().unwrap_or("");
+
+        let code = if luid.is_empty() || luid.len() > MAX_ID_LEN {
+            StatusCode::BAD_REQUEST
+        } else if let Some(mut chunk) = s.incoming_chunk.take() {
+            // The continuation of a large object must lead this message.
+            if chunk.luid != luid || chunk.kind != kind || chunk.db != db {
+                tracing::info!(%luid, "chunked item interrupted by another item");
+                // Report the broken chain on this item; the chunk is dropped.
+                StatusCode::INCOMPLETE_COMMAND
+            } else {
+                chunk.data.push_str(text);
+                if item.more_data {
+                    let too_big = chunk.data.len() as u64 > chunk.declared;
+                    if too_big {
+                        StatusCode::SIZE_MISMATCH
+                    } else {
+                        s.incoming_chunk = Some(chunk);
+                        StatusCode::CHUNK_ACCEPTED
+                    }
+                } else if !size_matches(&chunk.data, chunk.declared) {
+                    StatusCode::SIZE_MISMATCH
+                } else {
+                    let ct = chunk.content_type.clone();
+                    apply(engine, s, db, kind, &luid, Some(&ct), Some(&chunk.data), false, env, txn)?
+                }
+            }
+        } else if item.more_data {
+            match size {
+                None => StatusCode::SIZE_REQUIRED,
+                Some(n) if n > engine.cfg.max_obj_size => StatusCode::REQUESTED_SIZE_TOO_BIG,
+                Some(n) if (text.len() as u64) > n => StatusCode::SIZE_MISMATCH,
+                Some(n) => {
+                    s.incoming_chunk = Some(IncomingChunk {
+                        kind,
+                        luid: luid.clone(),
+                        db,
+                        content_type: meta_type.clone().unwrap_or_else(|| mime::VCARD30.into()),
+                        declared: n,
+                        data: text.to_owned(),
+                    });
+                    StatusCode::CHUNK_ACCEPTED
+                }
+            }
+        } else {
+            let decoded;
+            let data = if kind == Kind::Delete {
+                None
+            } else if format.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("b64")) {
+                let compact: String = text.chars().filter(|ch| !ch.is_ascii_whitespace()).collect();
+                match base64::engine::general_purpose::STANDARD.decode(compact).ok().and_then(|b| String::from_utf8(b).ok()) {
+                    Some(d) => {
+                        decoded = d;
+                        Some(decoded.as_str())
+                    }
+                    None => {
+                        reply_item(r, op, c, item.source_uri(), StatusCode::BAD_REQUEST);
+                        continue;
+                    }
+                }
+            } else {
+                Some(text)
+            };
+            let sft = kind == Kind::Delete && c.sft_del;
+            if kind == Kind::Delete && c.archive {
+                StatusCode::NOT_IMPLEMENTED
+            } else {
+                apply(engine, s, db, kind, &luid, meta_type.as_deref(), data, sft, env, txn)?
+            }
+        };
+        if code != StatusCode::CHUNK_ACCEPTED {
+            s.report.items_in += 1;
+        }
+        reply_item(r, op, c, item.source_uri(), code);
+    }
+    Ok(())
+}
+
+fn reply_item(r: &mut Replies, op: &Command, c: &ItemCommand, luid: Option<&str>, code: StatusCode) {
+    if let Some(st) = r.status(op, c.no_resp, code) {
+        st.source_refs = luid.map(|u| vec![u.to_owned()]).unwrap_or_default();
+    }
+}
+
+/// The reassembled length must equal the declared Size. XML parsers may
+/// have turned CRLF into LF inside the data, so each LF may stand for two
+/// declared bytes.
+fn size_matches(data: &str, declared: u64) -> bool {
+    let len = data.len() as u64;
+    let lfs = data.bytes().filter(|b| *b == b'\n').count() as u64;
+    len <= declared && declared <= len + lfs
+}
+
+/// Apply one complete item.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    engine: &ServerEngine,
+    s: &mut ServerSession,
+    db: usize,
+    kind: Kind,
+    luid: &str,
+    content_type: Option<&str>,
+    data: Option<&str>,
+    sft_del: bool,
+    env: &Env,
+    txn: &mut Txn<'_>,
+) -> Result<StatusCode, EngineError> {
+    let device = s.device.clone();
+    let d = &mut s.dbs[db];
+    let slow = matches!(d.mode, alert::SLOW_SYNC | alert::REFRESH_FROM_CLIENT);
+    if matches!(d.mode, alert::ONE_WAY_FROM_SERVER | alert::REFRESH_FROM_SERVER) {
+        // The client asked to receive only.
+        return Ok(StatusCode::FORBIDDEN);
+    }
+    if kind == Kind::Delete {
+        if slow {
+            return Ok(StatusCode::FORBIDDEN);
+        }
+        return delete(engine, d, luid, sft_del, &device, env, txn);
+    }
+    let ct = content_type.unwrap_or(mime::VCARD30);
+    if !is_contact_type(ct) {
+        return Ok(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    let Some(data) = data.filter(|t| !t.trim().is_empty()) else {
+        return Ok(StatusCode::INCOMPLETE_COMMAND);
+    };
+    if !contacts::is_vcard(data) {
+        return Ok(StatusCode::BAD_REQUEST);
+    }
+    if data.len() as u64 > engine.cfg.max_obj_size {
+        return Ok(StatusCode::REQUEST_ENTITY_TOO_LARGE);
+    }
+    let book = d.peer.book();
+    let new = NewData { ct, data, device: &device, now: env.now_ms };
+
+    // Which server item does this LUID (or, in a slow sync, this content) name?
+    let mapped = schema::guid_for_luid(txn, &d.peer, luid)?;
+    let mut target: Option<(String, ItemRecord)> = None;
+    if let Some(g) = mapped {
+        if let Some(rec) = schema::item(txn, &book, &g)? {
+            target = Some((g, rec));
+        }
+    }
+    if slow {
+        if target.as_ref().is_some_and(|(g, rec)| rec.deleted || d.touched.contains(g)) {
+            target = None;
+        }
+        if target.is_none() {
+            target = slow_match(d, &book, data, txn)?;
+        }
+    }
+    let added_code = StatusCode::ITEM_ADDED;
+    let ok_code = if kind == Kind::Add { StatusCode::ITEM_ADDED } else { StatusCode::OK };
+
+    let Some((guid, rec)) = target else {
+        // Nothing known: a new item (Replace of an unknown LUID adds too).
+        let guid = new_item(txn, &book, &new)?;
+        schema::put_map(txn, &d.peer, luid, &guid)?;
+        d.touched.insert(guid);
+        return Ok(added_code);
+    };
+    d.touched.insert(guid.clone());
+    schema::put_map(txn, &d.peer, luid, &guid)?;
+
+    let changed_elsewhere = rec.seq > d.prior.synced_seq && rec.origin != device;
+    if !changed_elsewhere {
+        if rec.deleted {
+            write_item(txn, &book, &guid, Some(&rec), &new)?;
+            return Ok(added_code);
+        }
+        if !contacts::same_content(&rec.data, data) {
+            write_item(txn, &book, &guid, Some(&rec), &new)?;
+        }
+        return Ok(ok_code);
+    }
+
+    // Both sides changed it since this client's last sync.
+    let server = (!rec.deleted).then_some(rec.data.as_str());
+    let resolution = conflict::resolve(engine.cfg.conflict_policy, Clash::ClientReplace { client: data, server }, contacts::same_content);
+    if resolution != Resolution::Same {
+        s.report.conflicts += 1;
+        tracing::info!(device = %device, guid = %guid, ?resolution, "conflict");
+    }
+    let d = &mut s.dbs[db];
+    match resolution {
+        Resolution::Same => {}
+        Resolution::TakeClient | Resolution::Resurrect => write_item(txn, &book, &guid, Some(&rec), &new)?,
+        Resolution::KeepServer => d.force_replace.push(guid.clone()),
+        Resolution::Duplicate => {
+            // The client's version becomes a new item under its LUID; the
+            // server item loses its mapping and goes to the client as Add.
+            let dup = new_item(txn, &book, &new)?;
+            schema::put_map(txn, &d.peer, luid, &dup)?;
+            d.touched.insert(dup);
+            d.touched.remove(&guid);
+        }
+        Resolution::KeepAndResend => {}
+    }
+    Ok(match resolution {
+        Resolution::Same => ok_code,
+        r => r.status(),
+    })
+}
+
+fn is_contact_type(ct: &str) -> bool {
+    let base = ct.split(';').next().unwrap_or("").trim();
+    [mime::VCARD30, mime::VCARD21, "text/directory"].iter().any(|t| t.eq_ignore_ascii_case(base))
+}
+
+fn delete(
+    engine: &ServerEngine,
+    d: &mut DbSession,
+    luid: &str,
+    sft_del: bool,
+    device: &str,
+    env: &Env,
+    txn: &mut Txn<'_>,
+) -> Result<StatusCode, EngineError> {
+    let book = d.peer.book();
+    let Some(guid) = schema::guid_for_luid(txn, &d.peer, luid)? else {
+        return Ok(StatusCode::ITEM_NOT_DELETED);
+    };
+    let rec = schema::item(txn, &book, &guid)?;
+    schema::remove_map_by_guid(txn, &d.peer, &guid)?;
+    let Some(rec) = rec.filter(|r| !r.deleted) else {
+        return Ok(StatusCode::OK);
+    };
+    if sft_del {
+        // The client dropped its copy (e.g. memory full); the item lives on.
+        return Ok(StatusCode::OK);
+    }
+    if rec.seq > d.prior.synced_seq && rec.origin != device {
+        let resolution = conflict::resolve(engine.cfg.conflict_policy, Clash::ClientDelete, contacts::same_content);
+        tracing::info!(%device, %guid, ?resolution, "conflict: client deleted an item changed on the server");
+        // KeepAndResend: without its map the item goes back to the client
+        // as an Add in this session.
+        return Ok(resolution.status());
+    }
+    let seq = next_seq(txn, &book)?;
+    let tombstone = ItemRecord {
+        content_type: rec.content_type.clone(),
+        data: String::new(),
+        seq,
+        origin: device.to_owned(),
+        deleted: true,
+        modified_ms: env.now_ms,
+    };
+    schema::put_item(txn, &book, &guid, Some(&rec), &tombstone);
+    Ok(StatusCode::OK)
+}
+
+/// Content of a new or replaced item.
+struct NewData<'a> {
+    ct: &'a str,
+    data: &'a str,
+    device: &'a str,
+    now: u64,
+}
+
+/// Take the next change sequence number of the book.
+fn next_seq(txn: &mut Txn<'_>, book: &BookId) -> Result<u64, EngineError> {
+    let mut meta = schema::book_meta(txn, book)?;
+    meta.seq += 1;
+    schema::put_book_meta(txn, book, &meta);
+    Ok(meta.seq)
+}
+
+fn new_item(txn: &mut Txn<'_>, book: &BookId, new: &NewData<'_>) -> Result<String, EngineError> {
+    let mut meta = schema::book_meta(txn, book)?;
+    meta.guid += 1;
+    // Short decimal GUIDs: well under the 32-byte MaxGUIDSize clients assume.
+    let guid = meta.guid.to_string();
+    schema::put_book_meta(txn, book, &meta);
+    write_item(txn, book, &guid, None, new)?;
+    Ok(guid)
+}
+
+fn write_item(txn: &mut Txn<'_>, book: &BookId, guid: &str, old: Option<&ItemRecord>, new: &NewData<'_>) -> Result<(), EngineError> {
+    let seq = next_seq(txn, book)?;
+    let rec = ItemRecord {
+        content_type: new.ct.to_owned(),
+        data: new.data.to_owned(),
+        seq,
+        origin: new.device.to_owned(),
+        deleted: false,
+        modified_ms: new.now,
+    };
+    schema::put_item(txn, book, guid, old, &rec);
+    Ok(())
+}
+
+/// Slow sync: find an untouched live server item with the same content,
+/// through an index built once per session (no scan per item).
+fn slow_match(d: &mut DbSession, book: &BookId, data: &str, txn: &Txn<'_>) -> Result<Option<(String, ItemRecord)>, EngineError> {
+    if d.slow_index.is_none() {
+        let mut index: std::collections::HashMap<u64, Vec<String>> = std::collections::HashMap::new();
+        let mut after = String::new();
+        loop {
+            let page = schema::items_page(txn, book, &after, 1000)?;
+            let Some((last, _)) = page.last() else { break };
+            after = last.clone();
+            for (guid, rec) in page {
+                if !rec.deleted {
+                    index.entry(contacts::identity_key(&rec.data)).or_default().push(guid);
+                }
+            }
+        }
+        d.slow_index = Some(index);
+    }
+    let key = contacts::identity_key(data);
+    let candidates = d.slow_index.as_ref().and_then(|i| i.get(&key)).cloned().unwrap_or_default();
+    for guid in candidates {
+        if d.touched.contains(&guid) {
+            continue;
+        }
+        if let Some(rec) = schema::item(txn, book, &guid)? {
+            if !rec.deleted && contacts::same_content(&rec.data, data) {
+                return Ok(Some((guid, rec)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `Map`: the client's LUIDs for the items we added. Accepted in any phase
+/// after the Alert, including early (while our package is still being
+/// sent) and in the next session.
+pub(super) fn map_command(
+    engine: &ServerEngine,
+    s: &mut ServerSession,
+    cmd: &Command,
+    m: &Map,
+    txn: &mut Txn<'_>,
+    r: &mut Replies,
+) -> Result<(), EngineError> {
+    let code = match (&s.user, engine.cfg.resolve_store(&m.target.loc_uri)) {
+        (Some(user), Some(store)) => {
+            let peer = schema::PeerId { user: user.clone(), device: s.device.clone(), store: store.to_owned() };
+            let book = peer.book();
+            for mi in &m.items {
+                let guid = mi.target.loc_uri.as_str();
+                let luid = mi.source.loc_uri.as_str();
+                if luid.is_empty() || luid.len() > MAX_ID_LEN {
+                    continue;
+                }
+                match schema::item(txn, &book, guid)? {
+                    Some(rec) if !rec.deleted => schema::put_map(txn, &peer, luid, guid)?,
+                    _ => tracing::debug!(%guid, "Map for an unknown or deleted item ignored"),
+                }
+            }
+            StatusCode::OK
+        }
+        (None, _) => StatusCode::INVALID_CREDENTIALS,
+        (_, None) => StatusCode::NOT_FOUND,
+    };
+    if let Some(st) = r.status(cmd, false, code) {
+        st.target_refs = vec![m.target.loc_uri.clone()];
+        st.source_refs = vec![m.source.loc_uri.clone()];
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Our changes for the client (package 4) and the end of a session.
+//!
+//! Incremental path (200/204): a range scan of the book's change sequence
+//! after the peer's `synced_seq` — one entry per changed GUID, so the cost is
+//! O(changes), never O(book). Changes the client itself made are skipped
+//! (not echoed back). Slow and refresh paths (201/203/205) walk the book.
+
+use std::collections::HashSet;
+
+use crate::engine::{EngineError, Env};
+use crate::protocol::alert;
+use crate::store::Txn;
+use crate::store::schema::{self, ItemRecord, PeerState};
+
+use super::packer::{OpKind, Out, PendingOp};
+use super::{ServerEngine, ServerSession};
+
+const PAGE: usize = 1000;
+
+/// Compute what database `i` sends to the client and queue it.
+pub(super) fn queue_changes(_engine: &ServerEngine, s: &mut ServerSession, i: usize, env: &Env, txn: &mut Txn<'_>) -> Result<(), EngineError> {
+    let device = s.device.clone();
+    let d = &mut s.dbs[i];
+    let book = d.peer.book();
+    let mut ops: Vec<PendingOp> = Vec::new();
+    let op = |kind, guid: &str, luid: Option<String>| PendingOp::new(i, kind, guid, luid);
+
+    match d.mode {
+        alert::TWO_WAY | alert::ONE_WAY_FROM_SERVER => {
+            let upto = schema::book_meta(txn, &book)?.seq;
+            let mut seen = HashSet::new();
+            let mut after = d.prior.synced_seq;
+            'scan: loop {
+                let page = schema::changes_after(txn, &book, after, PAGE)?;
+                let full = page.len() == PAGE;
+                for (seq, guid) in page {
+                    if seq > upto {
+                        break 'scan;
+                    }
+                    after = seq;
+                    let Some(rec) = schema::item(txn, &book, &guid)? else { continue };
+                    let forced = d.force_replace.contains(&guid);
+                    if rec.origin == device && !forced {
+                        continue;
+                    }
+                    let luid = schema::luid_for_guid(txn, &d.peer, &guid)?;
+                    match (rec.deleted, luid) {
+                        (true, Some(l)) => ops.push(op(OpKind::Delete, &guid, Some(l))),
+                        (true, None) => {}
+                        (false, Some(l)) => ops.push(op(OpKind::Replace, &guid, Some(l))),
+                        (false, None) => ops.push(op(OpKind::Add, &guid, None)),
+                    }
+                    seen.insert(guid);
+                }
+                if !full {
+                    break;
+                }
+            }
+            for guid in d.force_replace.clone() {
+                if !seen.contains(&guid) {
+                    if let Some(l) = schema::luid_for_guid(txn, &d.peer, &guid)? {
+                        ops.push(op(OpKind::Replace, &guid, Some(l)));
+                    }
+                }
+            }
+        }
+        alert::SLOW_SYNC => {
+            for guid in d.force_replace.clone() {
+                if let Some(l) = schema::luid_for_guid(txn, &d.peer, &guid)? {
+                    ops.push(op(OpKind::Replace, &guid, Some(l)));
+                }
+            }
+            for (guid, rec) in all_items(txn, &book)? {
+                if rec.deleted || d.touched.contains(&guid) {
+                    continue;
+                }
+                // The client didn't send it, so it doesn't have it: a stale
+                // mapping is dropped and the item goes as Add.
+                schema::remove_map_by_guid(txn, &d.peer, &guid)?;
+                ops.push(op(OpKind::Add, &guid, None));
+            }
+        }
+        alert::REFRESH_FROM_SERVER => {
+            schema::clear_peer_maps(txn, &d.peer)?;
+            for (guid, rec) in all_items(txn, &book)? {
+                if !rec.deleted {
+                    ops.push(op(OpKind::Add, &guid, None));
+                }
+            }
+        }
+        alert::REFRESH_FROM_CLIENT => {
+            // The client's data replaces ours: what it didn't send is deleted.
+            for (guid, rec) in all_items(txn, &book)? {
+                if rec.deleted || d.touched.contains(&guid) {
+                    continue;
+                }
+                let mut meta = schema::book_meta(txn, &book)?;
+                meta.seq += 1;
+                schema::put_book_meta(txn, &book, &meta);
+                let tomb = ItemRecord {
+                    content_type: rec.content_type.clone(),
+                    data: String::new(),
+                    seq: meta.seq,
+                    origin: device.clone(),
+                    deleted: true,
+                    modified_ms: env.now_ms,
+                };
+                schema::put_item(txn, &book, &guid, Some(&rec), &tomb);
+                schema::remove_map_by_guid(txn, &d.peer, &guid)?;
+            }
+        }
+        // 202: the client sends, we send nothing.
+        _ => {}
+    }
+    d.snapshot_seq = Some(schema::book_meta(txn, &book)?.seq);
+    let n = u32::try_from(ops.len()).unwrap_or(u32::MAX);
+    s.outbox.push_back(Out::SyncStart { db: i, number_of_changes: n });
+    s.outbox.extend(ops.into_iter().map(Out::Op));
+    Ok(())
+}
+
+fn all_items(txn: &Txn<'_>, book: &schema::BookId) -> Result<Vec<(String, ItemRecord)>, EngineError> {
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = schema::items_page(txn, book, &after, PAGE)?;
+        let Some((last, _)) = page.last() else { break };
+        after = last.clone();
+        let full = page.len() == PAGE;
+        out.extend(page);
+        if !full {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The session completed: save anchors and the synced sequence, then drop
+/// tombstones every peer of the book has seen.
+pub(super) fn complete(_engine: &ServerEngine, s: &mut ServerSession, env: &Env, txn: &mut Txn<'_>) -> Result<(), EngineError> {
+    for d in &s.dbs {
+        let synced_seq = match d.mode {
+            // Nothing was sent to the client: what it had not seen stays unseen.
+            alert::ONE_WAY_FROM_CLIENT => d.prior.synced_seq,
+            _ => d.snapshot_seq.unwrap_or(d.prior.synced_seq),
+        };
+        let state = PeerState {
+            client_anchor: Some(d.client_next.clone()),
+            server_anchor: Some(d.server_next.clone()),
+            synced_seq,
+            last_sync_ms: env.now_ms,
+            last_mode: d.mode,
+        };
+        schema::put_peer_state(txn, &d.peer, &state);
+        collect_tombstones(txn, &d.peer)?;
+    }
+    s.report.completed = true;
+    Ok(())
+}
+
+fn collect_tombstones(txn: &mut Txn<'_>, peer: &schema::PeerId) -> Result<(), EngineError> {
+    let book = peer.book();
+    let peers = schema::user_peers(txn, &peer.user)?;
+    let Some(min_seen) = peers.iter().filter(|(_, store, _)| *store == peer.store).map(|(_, _, st)| st.synced_seq).min() else {
+        return Ok(());
+    };
+    // Tombstones are few (they only live until every peer synced), so one read.
+    for (_, guid) in schema::tombstones_upto(txn, &book, min_seen, usize::MAX)? {
+        if let Some(rec) = schema::item(txn, &book, &guid)? {
+            if rec.deleted {
+                schema::purge_item(txn, &book, &guid, &rec);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,676 @@
+//! Engine tests on an in-memory store and a virtual clock: a scripted
+//! client drives whole sessions, message by message.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::auth;
+use crate::protocol::{
+    Alert, Anchor, Cred, ItemCommand, Map, MapItem, Meta, PutGet, Sync, SyncBody, SyncHdr, alert, auth_type, mime,
+};
+use crate::store::schema::UserRecord;
+use crate::store::{MemoryStore, Store};
+
+/// Sizes as the XML encoder would roughly produce them: enough to exercise
+/// splitting without depending on the codec.
+struct TestSizer;
+
+impl Sizer for TestSizer {
+    fn command_len(&self, cmd: &Command) -> usize {
+        let items: &[Item] = match cmd {
+            Command::Add(c) | Command::Replace(c) | Command::Delete(c) | Command::Copy(c) => &c.items,
+            Command::Sync(s) => return 120 + s.commands.iter().map(|c| self.command_len(c)).sum::<usize>(),
+            Command::Results(r) => return 400 + r.items.len() * 600,
+            Command::Status(s) => return 120 + s.items.len() * 60,
+            _ => return 150,
+        };
+        120 + items.iter().map(|i| 80 + i.text().map(str::len).unwrap_or(0)).sum::<usize>()
+    }
+    fn envelope_len(&self, _hdr: &SyncHdr) -> usize {
+        400
+    }
+}
+
+fn config(policy: ConflictPolicy) -> ServerConfig {
+    ServerConfig {
+        max_msg_size: 150_000,
+        max_obj_size: 4_000_000,
+        schemes: vec![Scheme::Md5, Scheme::Basic],
+        require_registered_devices: false,
+        store_name: "contacts".into(),
+        contact_uris: vec!["addressbook".into(), "contacts".into()],
+        conflict_policy: policy,
+        max_auth_failures: 3,
+    }
+}
+
+fn vcard(name: &str, tel: &str) -> String {
+    format!("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:{name}\r\nN:{name};;;;\r\nTEL:{tel}\r\nEND:VCARD\r\n")
+}
+
+/// The server side: engine, store, clock.
+struct Server {
+    engine: ServerEngine,
+    store: MemoryStore,
+    now_ms: u64,
+    seed: u8,
+}
+
+impl Server {
+    fn new(policy: ConflictPolicy) -> Self {
+        let store = MemoryStore::new();
+        let mut t = Txn::new(&store);
+        let rec = UserRecord { md5_userpass: auth::userpass_digest("alice", "secret"), restrict_devices: false, created_ms: 0 };
+        schema::put_user(&mut t, "alice", &rec);
+        store.commit(&t.into_batch()).unwrap();
+        Server { engine: ServerEngine::new(config(policy)), store, now_ms: 1_795_470_158_000, seed: 0 }
+    }
+
+    fn handle(&mut self, session: Option<ServerSession>, msg: SyncMl) -> Outcome {
+        self.now_ms += 1_000;
+        self.seed = self.seed.wrapping_add(1);
+        let env = Env { now_ms: self.now_ms, random: [self.seed; 32] };
+        let out = self.engine.handle(session, msg, &env, &self.store, &TestSizer, "http://srv/sync").unwrap();
+        self.store.commit(&out.batch).unwrap();
+        out
+    }
+
+    fn book(&self) -> BTreeMap<String, String> {
+        let b = schema::BookId { user: "alice".into(), store: "contacts".into() };
+        schema::items_page(&self.store, &b, "", usize::MAX)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, r)| !r.deleted)
+            .map(|(g, r)| (g, r.data))
+            .collect()
+    }
+}
+
+/// A scripted SyncML client with its own little address book.
+struct Client {
+    device: String,
+    session_id: u32,
+    book: BTreeMap<String, String>,
+    /// Local changes since the last sync.
+    dirty: BTreeMap<String, Change>,
+    anchor: Option<String>,
+    next_luid: u32,
+    max_msg: u64,
+    password: String,
+}
+
+#[derive(Debug, Clone)]
+enum Change {
+    Add(String),
+    Replace(String),
+    Delete,
+}
+
+/// What one session did, as seen by the client.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Status codes the server gave to our item commands.
+    item_statuses: Vec<u16>,
+    alert_status: Option<u16>,
+    server_mode: Option<u16>,
+    server_adds: usize,
+    server_replaces: usize,
+    server_deletes: usize,
+    messages: usize,
+    hdr_statuses: Vec<u16>,
+    chunks_received: usize,
+}
+
+impl Client {
+    fn new(device: &str) -> Self {
+        Client {
+            device: device.into(),
+            session_id: 0,
+            book: BTreeMap::new(),
+            dirty: BTreeMap::new(),
+            anchor: None,
+            next_luid: 0,
+            max_msg: 150_000,
+            password: "secret".into(),
+        }
+    }
+
+    fn add(&mut self, data: &str) -> String {
+        self.next_luid += 1;
+        let luid = format!("L{}", self.next_luid);
+        self.book.insert(luid.clone(), data.to_owned());
+        self.dirty.insert(luid.clone(), Change::Add(data.to_owned()));
+        luid
+    }
+
+    fn modify(&mut self, luid: &str, data: &str) {
+        self.book.insert(luid.to_owned(), data.to_owned());
+        let change = match self.dirty.get(luid) {
+            Some(Change::Add(_)) => Change::Add(data.to_owned()),
+            _ => Change::Replace(data.to_owned()),
+        };
+        self.dirty.insert(luid.to_owned(), change);
+    }
+
+    fn delete(&mut self, luid: &str) {
+        self.book.remove(luid);
+        self.dirty.insert(luid.to_owned(), Change::Delete);
+    }
+
+    fn luid_of(&self, data_fragment: &str) -> String {
+        self.book.iter().find(|(_, d)| d.contains(data_fragment)).map(|(l, _)| l.clone()).unwrap()
+    }
+
+    fn header(&self, msg_id: u32, cred: bool) -> SyncHdr {
+        SyncHdr {
+            ver_dtd: "1.2".into(),
+            ver_proto: "SyncML/1.2".into(),
+            session_id: self.session_id.to_string(),
+            msg_id,
+            target: Loc::uri("http://srv/sync"),
+            source: Loc { loc_uri: self.device.clone(), loc_name: Some("alice".into()) },
+            cred: cred.then(|| Cred {
+                meta: Some(Meta { type_: Some(auth_type::BASIC.into()), format: Some("b64".into()), ..Meta::default() }),
+                data: auth::basic_credential("alice", &self.password),
+            }),
+            meta: Some(Meta { max_msg_size: Some(self.max_msg), max_obj_size: Some(4_000_000), ..Meta::default() }),
+            ..SyncHdr::default()
+        }
+    }
+
+    /// Run one whole session with the requested mode.
+    fn sync(&mut self, srv: &mut Server, mode: u16) -> Seen {
+        self.session_id += 1;
+        let mut seen = Seen::default();
+        let next_anchor = format!("A{}-{}", self.device, self.session_id);
+        let last = if mode == alert::SLOW_SYNC { None } else { self.anchor.clone() };
+        let pkg1 = SyncMl {
+            header: self.header(1, true),
+            body: SyncBody {
+                commands: vec![Command::Alert(Alert {
+                    cmd_id: 1,
+                    data: Some(mode),
+                    items: vec![Item {
+                        target: Some(Loc::uri("addressbook")),
+                        source: Some(Loc::uri("./contacts")),
+                        meta: Some(Meta { anchor: Some(Anchor { last, next: next_anchor.clone() }), ..Meta::default() }),
+                        ..Item::default()
+                    }],
+                    ..Alert::default()
+                })],
+                final_: true,
+            },
+        };
+        let mut out = srv.handle(None, pkg1);
+        seen.messages += 1;
+        let mut session = out.next.take();
+        let mut msg_id = 1;
+        let mut reply = out.reply;
+        seen.hdr_statuses.push(hdr_status(&reply));
+        if session.is_none() {
+            return seen;
+        }
+        // Package 2: statuses for our Alert, the server's Alert.
+        let mut effective = mode;
+        for c in &reply.body.commands {
+            match c {
+                Command::Status(s) if s.cmd == "Alert" => seen.alert_status = Some(s.data.0),
+                Command::Alert(a) => {
+                    effective = a.data.unwrap_or(0);
+                    seen.server_mode = Some(effective);
+                }
+                _ => {}
+            }
+        }
+        let slow = matches!(effective, alert::SLOW_SYNC | alert::REFRESH_FROM_CLIENT);
+        if effective == alert::REFRESH_FROM_SERVER {
+            self.book.clear();
+        }
+        // Package 3: our changes (everything on a slow sync).
+        let ops: Vec<(String, Change)> = match effective {
+            alert::ONE_WAY_FROM_SERVER | alert::REFRESH_FROM_SERVER => Vec::new(),
+            _ if slow => self.book.iter().map(|(l, d)| (l.clone(), Change::Replace(d.clone()))).collect(),
+            _ => self.dirty.iter().map(|(l, d)| (l.clone(), d.clone())).collect(),
+        };
+        let mut cmds = Vec::new();
+        let mut id = 1;
+        let mut sync_ops = Vec::new();
+        for (luid, change) in ops {
+            id += 1;
+            let data = match &change {
+                Change::Add(d) | Change::Replace(d) => Some(ItemData::Text(d.clone())),
+                Change::Delete => None,
+            };
+            let item = Item { source: Some(Loc::uri(&luid)), data, ..Item::default() };
+            let c = ItemCommand { cmd_id: id, meta: Some(Meta::with_type(mime::VCARD30)), items: vec![item], ..ItemCommand::default() };
+            sync_ops.push(match change {
+                Change::Delete => Command::Delete(c),
+                Change::Replace(_) => Command::Replace(c),
+                Change::Add(_) => Command::Add(c),
+            });
+        }
+        cmds.push(Command::Sync(Sync {
+            cmd_id: 1,
+            target: Some(Loc::uri("addressbook")),
+            source: Some(Loc::uri("./contacts")),
+            commands: sync_ops,
+            ..Sync::default()
+        }));
+        msg_id += 1;
+        out = srv.handle(session.take(), SyncMl { header: self.header(msg_id, false), body: SyncBody { commands: cmds, final_: true } });
+        seen.messages += 1;
+        session = out.next.take();
+        reply = out.reply;
+        seen.hdr_statuses.push(hdr_status(&reply));
+        // Package 4 (maybe several messages), then 5/6.
+        let mut maps: Vec<MapItem> = Vec::new();
+        let mut pending_chunk: Option<(bool, String, String)> = None;
+        loop {
+            let mut statuses = Vec::new();
+            for c in &reply.body.commands {
+                match c {
+                    Command::Status(s) if matches!(s.cmd.as_str(), "Add" | "Replace" | "Delete") => {
+                        seen.item_statuses.push(s.data.0)
+                    }
+                    Command::Sync(s) => {
+                        statuses.push(self.status_for(reply.header.msg_id, s.cmd_id, "Sync", 200));
+                        for op in &s.commands {
+                            let (name, ic) = match op {
+                                Command::Add(c) => ("Add", c),
+                                Command::Replace(c) => ("Replace", c),
+                                Command::Delete(c) => ("Delete", c),
+                                _ => continue,
+                            };
+                            let item = &ic.items[0];
+                            let text = item.text().unwrap_or("").to_owned();
+                            let id = item.source_uri().or(item.target_uri()).unwrap().to_owned();
+                            if item.more_data {
+                                let buf = match pending_chunk.take() {
+                                    Some((_, i, mut d)) if i == id => {
+                                        d.push_str(&text);
+                                        d
+                                    }
+                                    _ => text,
+                                };
+                                pending_chunk = Some((name == "Add", id, buf));
+                                seen.chunks_received += 1;
+                                statuses.push(self.status_for(reply.header.msg_id, ic.cmd_id, name, 213));
+                                continue;
+                            }
+                            let data = match pending_chunk.take() {
+                                Some((_, i, mut d)) if i == id => {
+                                    d.push_str(&text);
+                                    d
+                                }
+                                _ => text,
+                            };
+                            let code = match name {
+                                "Add" => {
+                                    seen.server_adds += 1;
+                                    self.next_luid += 1;
+                                    let luid = format!("L{}", self.next_luid);
+                                    self.book.insert(luid.clone(), data);
+                                    maps.push(MapItem { target: Loc::uri(&id), source: Loc::uri(&luid) });
+                                    201
+                                }
+                                "Replace" => {
+                                    seen.server_replaces += 1;
+                                    self.book.insert(id, data);
+                                    200
+                                }
+                                _ => {
+                                    seen.server_deletes += 1;
+                                    if self.book.remove(&id).is_some() { 200 } else { 211 }
+                                }
+                            };
+                            statuses.push(self.status_for(reply.header.msg_id, ic.cmd_id, name, code));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let done = session.as_ref().map(|s| s.is_complete()).unwrap_or(true);
+            if done {
+                break;
+            }
+            msg_id += 1;
+            let mut cmds: Vec<Command> = vec![Command::Status(self.status_for(reply.header.msg_id, 0, "SyncHdr", 200))];
+            cmds.extend(statuses.into_iter().map(Command::Status));
+            let final_ = reply.body.final_;
+            if final_ && !maps.is_empty() {
+                cmds.push(Command::Map(Map {
+                    cmd_id: 0,
+                    target: Loc::uri("addressbook"),
+                    source: Loc::uri("./contacts"),
+                    items: std::mem::take(&mut maps),
+                    ..Map::default()
+                }));
+            }
+            let mut n = 1;
+            for c in &mut cmds {
+                n = c.renumber(n);
+            }
+            out = srv.handle(session.take(), SyncMl { header: self.header(msg_id, false), body: SyncBody { commands: cmds, final_ } });
+            seen.messages += 1;
+            session = out.next.take();
+            reply = out.reply;
+            seen.hdr_statuses.push(hdr_status(&reply));
+            assert!(seen.messages < 200, "session does not end");
+        }
+        assert!(reply.body.final_, "last message must carry Final");
+        self.anchor = Some(next_anchor);
+        self.dirty.clear();
+        seen
+    }
+
+    fn status_for(&self, msg_ref: u32, cmd_ref: u32, cmd: &str, code: u16) -> Status {
+        Status { msg_ref, cmd_ref, cmd: cmd.into(), data: StatusCode(code), ..Status::default() }
+    }
+}
+
+fn hdr_status(reply: &SyncMl) -> u16 {
+    match reply.body.commands.first() {
+        Some(Command::Status(s)) if s.cmd == "SyncHdr" => s.data.0,
+        _ => 0,
+    }
+}
+
+fn values(b: &BTreeMap<String, String>) -> Vec<String> {
+    let mut v: Vec<String> = b.values().cloned().collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn first_slow_sync_merges_both_sides() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let mut other = Client::new("dev-other");
+    other.add(&vcard("Dave", "1"));
+    other.sync(&mut srv, alert::SLOW_SYNC);
+
+    let mut c = Client::new("dev-1");
+    c.add(&vcard("Alice", "2"));
+    c.add(&vcard("Bob", "3"));
+    let seen = c.sync(&mut srv, alert::SLOW_SYNC);
+    assert_eq!(seen.hdr_statuses[0], 212);
+    assert_eq!(seen.server_mode, Some(alert::SLOW_SYNC));
+    assert_eq!(seen.item_statuses, vec![201, 201]);
+    assert_eq!(seen.server_adds, 1);
+    assert_eq!(values(&c.book), values(&srv.book()));
+    assert_eq!(srv.book().len(), 3);
+}
+
+#[test]
+fn two_way_moves_only_changes_and_never_echoes() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let mut a = Client::new("dev-a");
+    let mut b = Client::new("dev-b");
+    let alice = a.add(&vcard("Alice", "1"));
+    a.add(&vcard("Bob", "2"));
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    b.sync(&mut srv, alert::SLOW_SYNC);
+    assert_eq!(values(&a.book), values(&b.book));
+
+    // Nothing changed: nothing moves.
+    let seen = a.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(seen.alert_status, Some(200));
+    assert_eq!((seen.server_adds, seen.server_replaces, seen.server_deletes), (0, 0, 0));
+
+    // a modifies Alice, deletes Bob, adds Carol; b adds Dave.
+    a.modify(&alice, &vcard("Alice", "11"));
+    let bob = a.luid_of("FN:Bob");
+    a.delete(&bob);
+    a.add(&vcard("Carol", "3"));
+    b.add(&vcard("Dave", "4"));
+    let seen = a.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(seen.item_statuses.iter().filter(|s| **s == 201).count(), 1);
+    assert_eq!(seen.server_adds + seen.server_replaces + seen.server_deletes, 0, "a's own changes are not echoed");
+    let seen = b.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!((seen.server_adds, seen.server_replaces, seen.server_deletes), (1, 1, 1));
+    let seen = a.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!((seen.server_adds, seen.server_replaces, seen.server_deletes), (1, 0, 0));
+    assert_eq!(values(&a.book), values(&b.book));
+    assert_eq!(values(&a.book), values(&srv.book()));
+}
+
+#[test]
+fn anchor_mismatch_forces_slow_sync_without_duplicates() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let mut a = Client::new("dev-a");
+    a.add(&vcard("Alice", "1"));
+    a.add(&vcard("Bob", "2"));
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    a.anchor = Some("bogus".into());
+    let seen = a.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(seen.alert_status, Some(508));
+    assert_eq!(seen.server_mode, Some(alert::SLOW_SYNC));
+    assert_eq!(seen.server_adds, 0);
+    assert_eq!(srv.book().len(), 2, "slow sync of the same data adds nothing");
+}
+
+#[test]
+fn conflicts_follow_the_policy() {
+    for (policy, status, server_has) in [
+        (ConflictPolicy::ServerWins, 419, vec!["server-edit"]),
+        (ConflictPolicy::ClientWins, 208, vec!["client-edit"]),
+        (ConflictPolicy::Duplicate, 209, vec!["client-edit", "server-edit"]),
+    ] {
+        let mut srv = Server::new(policy);
+        let mut a = Client::new("dev-a");
+        let mut b = Client::new("dev-b");
+        a.add(&vcard("Carol", "1"));
+        a.sync(&mut srv, alert::SLOW_SYNC);
+        b.sync(&mut srv, alert::SLOW_SYNC);
+        let la = a.luid_of("Carol");
+        let lb = b.luid_of("Carol");
+        b.modify(&lb, &vcard("Carol", "server-edit"));
+        b.sync(&mut srv, alert::TWO_WAY);
+        a.modify(&la, &vcard("Carol", "client-edit"));
+        let seen = a.sync(&mut srv, alert::TWO_WAY);
+        assert_eq!(seen.item_statuses, vec![status], "{policy:?}");
+        b.sync(&mut srv, alert::TWO_WAY);
+        let mut want: Vec<String> = server_has.iter().map(|t| vcard("Carol", t)).collect();
+        want.sort();
+        assert_eq!(values(&srv.book()), want, "{policy:?}");
+        assert_eq!(values(&a.book), want, "{policy:?} client a converged");
+        assert_eq!(values(&b.book), want, "{policy:?} client b converged");
+    }
+}
+
+#[test]
+fn modify_beats_delete_both_ways() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let mut a = Client::new("dev-a");
+    let mut b = Client::new("dev-b");
+    a.add(&vcard("Frank", "1"));
+    a.add(&vcard("Gina", "2"));
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    b.sync(&mut srv, alert::SLOW_SYNC);
+    // b deletes Frank, a modifies him; a deletes Gina, b modifies her.
+    let fb = b.luid_of("Frank");
+    b.delete(&fb);
+    let gb = b.luid_of("Gina");
+    b.modify(&gb, &vcard("Gina", "22"));
+    b.sync(&mut srv, alert::TWO_WAY);
+    let fa = a.luid_of("Frank");
+    a.modify(&fa, &vcard("Frank", "11"));
+    let ga = a.luid_of("Gina");
+    a.delete(&ga);
+    let seen = a.sync(&mut srv, alert::TWO_WAY);
+    assert!(seen.item_statuses.contains(&201), "modified Frank is re-created: {:?}", seen.item_statuses);
+    b.sync(&mut srv, alert::TWO_WAY);
+    let want = {
+        let mut v = vec![vcard("Frank", "11"), vcard("Gina", "22")];
+        v.sort();
+        v
+    };
+    assert_eq!(values(&srv.book()), want);
+    assert_eq!(values(&a.book), want);
+    assert_eq!(values(&b.book), want);
+}
+
+#[test]
+fn one_way_and_refresh_modes() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let mut a = Client::new("dev-a");
+    let mut b = Client::new("dev-b");
+    a.add(&vcard("Alice", "1"));
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    b.sync(&mut srv, alert::SLOW_SYNC);
+
+    // 202: a's change goes up, b's change does not come down to a.
+    a.add(&vcard("Bob", "2"));
+    b.add(&vcard("Carol", "3"));
+    b.sync(&mut srv, alert::TWO_WAY);
+    let seen = a.sync(&mut srv, alert::ONE_WAY_FROM_CLIENT);
+    assert_eq!(seen.server_adds, 0);
+    assert_eq!(srv.book().len(), 3);
+    // 204: now Carol comes down; a's local change stays local.
+    a.add(&vcard("Dan", "4"));
+    let seen = a.sync(&mut srv, alert::ONE_WAY_FROM_SERVER);
+    assert_eq!(seen.server_adds, 1);
+    assert_eq!(srv.book().len(), 3);
+    // 205: a gets exactly the server's book.
+    a.sync(&mut srv, alert::REFRESH_FROM_SERVER);
+    assert_eq!(values(&a.book), values(&srv.book()));
+    // 203: the server gets exactly b's book.
+    b.add(&vcard("Eve", "5"));
+    b.sync(&mut srv, alert::REFRESH_FROM_CLIENT);
+    assert_eq!(values(&b.book), values(&srv.book()));
+    a.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(values(&a.book), values(&srv.book()));
+}
+
+#[test]
+fn small_max_msg_size_splits_packages_and_chunks_large_items() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let mut a = Client::new("dev-a");
+    for i in 0..12 {
+        a.add(&vcard(&format!("Bulk {i}"), &"9".repeat(400)));
+    }
+    let big = vcard("Big", &"x".repeat(15_000));
+    a.add(&big);
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    let mut b = Client::new("dev-b");
+    b.max_msg = 10_240;
+    let seen = b.sync(&mut srv, alert::SLOW_SYNC);
+    assert!(seen.messages > 3, "several messages: {}", seen.messages);
+    assert!(seen.chunks_received >= 1, "the large item was sent in chunks");
+    assert_eq!(seen.server_adds, 13);
+    assert_eq!(values(&b.book), values(&srv.book()));
+    assert!(b.book.values().any(|d| *d == big), "the large item arrived intact");
+}
+
+#[test]
+fn wrong_password_gets_401_and_changes_no_data() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let before = srv.book();
+    let mut a = Client::new("dev-a");
+    a.password = "wrong".into();
+    a.add(&vcard("Mallory", "1"));
+    let seen = a.sync(&mut srv, alert::SLOW_SYNC);
+    assert_eq!(seen.hdr_statuses, vec![401]);
+    assert_eq!(srv.book(), before);
+}
+
+#[test]
+fn early_map_is_accepted() {
+    // A Map may arrive in any message after the server's Adds.
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let mut a = Client::new("dev-a");
+    a.add(&vcard("Alice", "1"));
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    let peer = PeerId { user: "alice".into(), device: "dev-late".into(), store: "contacts".into() };
+    let guid = srv.book().keys().next().unwrap().clone();
+    let mut s = None;
+    let c = Client::new("dev-late");
+    let hdr = c.header(1, true);
+    let msg = SyncMl {
+        header: hdr,
+        body: SyncBody {
+            commands: vec![Command::Map(Map {
+                cmd_id: 1,
+                target: Loc::uri("addressbook"),
+                source: Loc::uri("./contacts"),
+                items: vec![MapItem { target: Loc::uri(&guid), source: Loc::uri("LUID-9") }],
+                ..Map::default()
+            })],
+            final_: true,
+        },
+    };
+    let out = srv.handle(s.take(), msg);
+    let map_status = out.reply.body.commands.iter().find_map(|c| match c {
+        Command::Status(st) if st.cmd == "Map" => Some(st.data.0),
+        _ => None,
+    });
+    assert_eq!(map_status, Some(200));
+    assert_eq!(schema::guid_for_luid(&srv.store, &peer, "LUID-9").unwrap(), Some(guid));
+}
+
+#[test]
+fn devinf_get_is_answered_with_results() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let c = Client::new("dev-a");
+    let msg = SyncMl {
+        header: c.header(1, true),
+        body: SyncBody {
+            commands: vec![Command::Get(PutGet {
+                cmd_id: 1,
+                meta: Some(Meta::with_type(mime::DEVINF_XML)),
+                items: vec![Item { target: Some(Loc::uri("./devinf12")), ..Item::default() }],
+                ..PutGet::default()
+            })],
+            final_: true,
+        },
+    };
+    let out = srv.handle(None, msg);
+    let results = out.reply.body.commands.iter().find_map(|c| match c {
+        Command::Results(r) => Some(r.clone()),
+        _ => None,
+    });
+    let r = results.expect("Results");
+    assert_eq!(r.cmd_ref, 1);
+    match &r.items[0].data {
+        Some(ItemData::DevInf(d)) => {
+            assert_eq!(d.dev_typ, "server");
+            assert!(d.data_store("addressbook").is_some());
+        }
+        other => panic!("no DevInf: {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_datastore_is_404_and_bad_version_is_513() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let c = Client::new("dev-a");
+    let mut msg = SyncMl {
+        header: c.header(1, true),
+        body: SyncBody {
+            commands: vec![Command::Alert(Alert {
+                cmd_id: 1,
+                data: Some(alert::TWO_WAY),
+                items: vec![Item {
+                    target: Some(Loc::uri("calendar")),
+                    source: Some(Loc::uri("./cal")),
+                    meta: Some(Meta { anchor: Some(Anchor { last: None, next: "1".into() }), ..Meta::default() }),
+                    ..Item::default()
+                }],
+                ..Alert::default()
+            })],
+            final_: true,
+        },
+    };
+    let out = srv.handle(None, msg.clone());
+    let codes: Vec<u16> = out.reply.body.commands.iter().filter_map(|c| match c {
+        Command::Status(s) => Some(s.data.0),
+        _ => None,
+    }).collect();
+    assert_eq!(codes, vec![212, 404]);
+    msg.header.ver_proto = "SyncML/3.0".into();
+    let out = srv.handle(None, msg);
+    assert!(out.next.is_none());
+    match &out.reply.body.commands[0] {
+        Command::Status(s) => assert_eq!(s.data.0, 513),
+        other => panic!("{other:?}"),
+    }
+}

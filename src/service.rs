@@ -1,0 +1,303 @@
+//! The driver: glue between HTTP, the sans-IO engine and the store.
+//!
+//! Per message: decode → find the session (by `sessionid` in the URL, or a
+//! resend of a session's first message) → a resend gets the cached reply and
+//! is not applied again → under the user's lock, run the engine, **commit its
+//! batch and flush**, and only then answer. This is the only place that
+//! reads the clock and the random generator for the engine.
+//!
+//! **Invariant:** two messages touching one user's books never run at the
+//! same time (per-user lock), so the engine's read-modify-write of the change
+//! sequence needs no store-level conflict handling.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::Instrument;
+
+use crate::engine::server::{ServerEngine, ServerSession};
+use crate::engine::Env;
+use crate::http::{SyncHandler, SyncReply, SyncRequest};
+use crate::protocol::{SyncMl, mime};
+use crate::store::Store;
+use crate::wire::xml;
+
+/// Limits of the session table.
+#[derive(Debug, Clone)]
+pub struct ServiceLimits {
+    /// Sessions idle longer than this are forgotten.
+    pub session_timeout: Duration,
+    pub max_sessions: usize,
+    /// Absolute URL of the sync endpoint, for RespURIs when the client's
+    /// Target is not an http(s) URL.
+    pub fallback_url: String,
+}
+
+/// One live (or just finished) session and what a resend must get.
+struct Slot {
+    session: Option<ServerSession>,
+    last_msg_id: u32,
+    last_reply: Option<Arc<Vec<u8>>>,
+    touched: Instant,
+    device: String,
+    client_session_id: String,
+}
+
+type SlotRef = Arc<tokio::sync::Mutex<Slot>>;
+
+#[derive(Default)]
+struct Tables {
+    by_token: HashMap<String, SlotRef>,
+    /// (device, client SessionID) → token: first messages are re-POSTed to
+    /// the base URL (no sessionid yet), so resends are found this way.
+    by_client: HashMap<(String, String), String>,
+    user_locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+pub struct SyncService {
+    engine: ServerEngine,
+    store: Arc<dyn Store>,
+    limits: ServiceLimits,
+    tables: Mutex<Tables>,
+}
+
+impl SyncService {
+    pub fn new(engine: ServerEngine, store: Arc<dyn Store>, limits: ServiceLimits) -> Self {
+        SyncService { engine, store, limits, tables: Mutex::new(Tables::default()) }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Live sessions (for stats).
+    pub fn session_count(&self) -> usize {
+        self.tables.lock().map(|t| t.by_token.len()).unwrap_or(0)
+    }
+
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        // A panic while holding this lock can only come from a bug in the
+        // few lines below; recover the data rather than poisoning the daemon.
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn user_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.tables().user_locks.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Forget idle sessions and unused user locks.
+    fn sweep(&self, now: Instant) {
+        let mut t = self.tables();
+        let timeout = self.limits.session_timeout;
+        let mut dead = Vec::new();
+        for (token, slot) in &t.by_token {
+            if let Ok(s) = slot.try_lock() {
+                if now.duration_since(s.touched) > timeout {
+                    dead.push((token.clone(), s.device.clone(), s.client_session_id.clone()));
+                }
+            }
+        }
+        for (token, device, sid) in dead {
+            t.by_token.remove(&token);
+            t.by_client.remove(&(device, sid));
+        }
+        t.user_locks.retain(|_, l| Arc::strong_count(l) > 1 || l.try_lock().is_err());
+    }
+
+    async fn process(&self, req: SyncRequest) -> SyncReply {
+        let msg = match xml::decode(&req.body) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!(remote = %req.remote, error = %e, "undecodable SyncML message");
+                return SyncReply::HttpError { status: 400, message: format!("malformed SyncML message: {e}\n") };
+            }
+        };
+        let token = req.query.as_deref().and_then(session_param).map(str::to_owned);
+        let device = msg.header.source.loc_uri.clone();
+        let client_sid = msg.header.session_id.clone();
+
+        // Find the slot.
+        let existing: Option<SlotRef> = {
+            let t = self.tables();
+            match &token {
+                Some(tok) => match t.by_token.get(tok) {
+                    Some(s) => Some(s.clone()),
+                    None => return SyncReply::HttpError { status: 404, message: "unknown or expired session\n".into() },
+                },
+                None => t
+                    .by_client
+                    .get(&(device.clone(), client_sid.clone()))
+                    .and_then(|tok| t.by_token.get(tok))
+                    .cloned(),
+            }
+        };
+        let mut slot_guard = match &existing {
+            Some(s) => Some(s.clone().lock_owned().await),
+            None => None,
+        };
+        if let Some(slot) = &slot_guard {
+            if slot.last_msg_id == msg.header.msg_id {
+                if let Some(reply) = &slot.last_reply {
+                    tracing::debug!(%device, msg_id = msg.header.msg_id, "resent message: cached reply");
+                    return SyncReply::Message { content_type: mime::SYNCML_XML, body: reply.as_ref().clone() };
+                }
+            }
+            if token.is_none() {
+                // Same client SessionID but a new first message: a new session.
+                slot_guard = None;
+            } else if msg.header.msg_id < slot.last_msg_id {
+                return SyncReply::HttpError { status: 400, message: "message id went backwards in this session\n".into() };
+            }
+        }
+        let prior = slot_guard.as_mut().and_then(|s| s.session.take());
+        if prior.is_none() && slot_guard.is_some() {
+            // A finished session addressed again with a new message.
+            return SyncReply::HttpError { status: 404, message: "session already finished\n".into() };
+        }
+        if prior.is_none() {
+            let now = Instant::now();
+            self.sweep(now);
+            if self.tables().by_token.len() >= self.limits.max_sessions {
+                return SyncReply::HttpError { status: 503, message: "too many sessions, retry later\n".into() };
+            }
+        }
+
+        // Serialise everything that touches one user's data.
+        let lock_key = match prior.as_ref().and_then(|s| s.user()) {
+            Some(u) => format!("user:{u}"),
+            None => match msg.header.source.loc_name.as_deref() {
+                Some(u) if !u.is_empty() => format!("user:{u}"),
+                _ => format!("device:{device}"),
+            },
+        };
+        let user_lock = self.user_lock(&lock_key);
+        let _user_guard = user_lock.lock().await;
+
+        let span = tracing::info_span!("session", device = %device, sid = %client_sid, msg = msg.header.msg_id);
+        let outcome = self.run_engine(prior, msg, span.clone()).instrument(span.clone()).await;
+        let (reply_bytes, next) = match outcome {
+            Ok(v) => v,
+            Err(reply) => {
+                // The session can't continue consistently; forget it.
+                if let Some(tok) = &token {
+                    self.forget(tok);
+                }
+                return reply;
+            }
+        };
+        let reply = Arc::new(reply_bytes);
+        match (next, slot_guard) {
+            (Some(session), Some(mut slot)) => {
+                slot.last_msg_id = session.last_msg_id();
+                slot.last_reply = Some(reply.clone());
+                slot.touched = Instant::now();
+                log_progress(&session, &span);
+                slot.session = (!session.is_complete()).then_some(session);
+            }
+            (Some(session), None) => {
+                log_progress(&session, &span);
+                let tok = session.token().to_owned();
+                let slot = Slot {
+                    last_msg_id: session.last_msg_id(),
+                    last_reply: Some(reply.clone()),
+                    touched: Instant::now(),
+                    device: device.clone(),
+                    client_session_id: client_sid.clone(),
+                    session: (!session.is_complete()).then_some(session),
+                };
+                let mut t = self.tables();
+                t.by_token.insert(tok.clone(), Arc::new(tokio::sync::Mutex::new(slot)));
+                t.by_client.insert((device, client_sid), tok);
+            }
+            (None, _) => {
+                if let Some(tok) = &token {
+                    self.forget(tok);
+                }
+            }
+        }
+        SyncReply::Message { content_type: mime::SYNCML_XML, body: reply.as_ref().clone() }
+    }
+
+    fn forget(&self, token: &str) {
+        let mut t = self.tables();
+        t.by_token.remove(token);
+        t.by_client.retain(|_, v| v != token);
+    }
+
+    /// Engine, commit + flush, encode — on a blocking thread (sled I/O).
+    async fn run_engine(
+        &self,
+        prior: Option<ServerSession>,
+        msg: SyncMl,
+        span: tracing::Span,
+    ) -> Result<(Vec<u8>, Option<ServerSession>), SyncReply> {
+        let engine = self.engine.clone();
+        let store = self.store.clone();
+        let fallback = self.limits.fallback_url.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let _e = span.enter();
+            let mut random = [0u8; 32];
+            getrandom::fill(&mut random).map_err(|e| format!("no randomness: {e}"))?;
+            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+            let env = Env { now_ms, random };
+            let outcome = engine
+                .handle(prior, msg, &env, store.as_ref(), &xml::XmlSizer, &fallback)
+                .map_err(|e| format!("engine: {e}"))?;
+            // Durable before the client hears of it.
+            store.commit(&outcome.batch).map_err(|e| format!("store commit: {e}"))?;
+            Ok::<_, String>((xml::encode(&outcome.reply), outcome.next))
+        })
+        .await;
+        match joined {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "message failed");
+                Err(SyncReply::HttpError { status: 500, message: "internal error\n".into() })
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "message processing panicked");
+                Err(SyncReply::HttpError { status: 500, message: "internal error\n".into() })
+            }
+        }
+    }
+}
+
+fn log_progress(session: &ServerSession, span: &tracing::Span) {
+    let r = session.report();
+    if session.is_complete() {
+        let _e = span.enter();
+        tracing::info!(
+            user = r.user.as_deref().unwrap_or(""),
+            mode = r.mode.unwrap_or(0),
+            items_in = r.items_in,
+            items_out = r.items_out,
+            conflicts = r.conflicts,
+            "sync session complete"
+        );
+    }
+}
+
+/// The value of `sessionid=` in a query string.
+fn session_param(query: &str) -> Option<&str> {
+    query.split('&').find_map(|kv| kv.strip_prefix("sessionid=")).filter(|v| !v.is_empty())
+}
+
+impl SyncHandler for SyncService {
+    fn handle(&self, req: SyncRequest) -> impl std::future::Future<Output = SyncReply> + Send {
+        self.process(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_session_param() {
+        assert_eq!(session_param("sessionid=abc"), Some("abc"));
+        assert_eq!(session_param("x=1&sessionid=abc"), Some("abc"));
+        assert_eq!(session_param("sessionid="), None);
+        assert_eq!(session_param("other=1"), None);
+    }
+}
