@@ -1,10 +1,10 @@
 //! syncmld: a SyncML (OMA DS 1.2) contact-sync daemon. See ARCHITECTURE.md.
 
-pub mod protocol;
-pub mod store;
-pub mod http;
 pub mod auth;
 pub mod contacts;
 pub mod engine;
-pub mod wire;
+pub mod http;
+pub mod protocol;
 pub mod service;
+pub mod store;
+pub mod wire;

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::Instrument;
 
-use crate::engine::server::{ServerEngine, ServerSession};
 use crate::engine::Env;
+use crate::engine::server::{ServerEngine, ServerSession};
 use crate::http::{SyncHandler, SyncReply, SyncRequest};
 use crate::protocol::{SyncMl, mime};
 use crate::store::Store;
@@ -64,7 +64,12 @@ pub struct SyncService {
 
 impl SyncService {
     pub fn new(engine: ServerEngine, store: Arc<dyn Store>, limits: ServiceLimits) -> Self {
-        SyncService { engine, store, limits, tables: Mutex::new(Tables::default()) }
+        SyncService {
+            engine,
+            store,
+            limits,
+            tables: Mutex::new(Tables::default()),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -83,7 +88,11 @@ impl SyncService {
     }
 
     fn user_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.tables().user_locks.entry(key.to_owned()).or_default().clone()
+        self.tables()
+            .user_locks
+            .entry(key.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// Forget idle sessions and unused user locks.
@@ -102,7 +111,8 @@ impl SyncService {
             t.by_token.remove(&token);
             t.by_client.remove(&(device, sid));
         }
-        t.user_locks.retain(|_, l| Arc::strong_count(l) > 1 || l.try_lock().is_err());
+        t.user_locks
+            .retain(|_, l| Arc::strong_count(l) > 1 || l.try_lock().is_err());
     }
 
     async fn process(&self, req: SyncRequest) -> SyncReply {
@@ -110,10 +120,17 @@ impl SyncService {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(remote = %req.remote, error = %e, "undecodable SyncML message");
-                return SyncReply::HttpError { status: 400, message: format!("malformed SyncML message: {e}\n") };
+                return SyncReply::HttpError {
+                    status: 400,
+                    message: format!("malformed SyncML message: {e}\n"),
+                };
             }
         };
-        let token = req.query.as_deref().and_then(session_param).map(str::to_owned);
+        let token = req
+            .query
+            .as_deref()
+            .and_then(session_param)
+            .map(str::to_owned);
         let device = msg.header.source.loc_uri.clone();
         let client_sid = msg.header.session_id.clone();
 
@@ -123,7 +140,12 @@ impl SyncService {
             match &token {
                 Some(tok) => match t.by_token.get(tok) {
                     Some(s) => Some(s.clone()),
-                    None => return SyncReply::HttpError { status: 404, message: "unknown or expired session\n".into() },
+                    None => {
+                        return SyncReply::HttpError {
+                            status: 404,
+                            message: "unknown or expired session\n".into(),
+                        };
+                    }
                 },
                 None => t
                     .by_client
@@ -140,26 +162,38 @@ impl SyncService {
             if slot.last_msg_id == msg.header.msg_id {
                 if let Some(reply) = &slot.last_reply {
                     tracing::debug!(%device, msg_id = msg.header.msg_id, "resent message: cached reply");
-                    return SyncReply::Message { content_type: mime::SYNCML_XML, body: reply.as_ref().clone() };
+                    return SyncReply::Message {
+                        content_type: mime::SYNCML_XML,
+                        body: reply.as_ref().clone(),
+                    };
                 }
             }
             if token.is_none() {
                 // Same client SessionID but a new first message: a new session.
                 slot_guard = None;
             } else if msg.header.msg_id < slot.last_msg_id {
-                return SyncReply::HttpError { status: 400, message: "message id went backwards in this session\n".into() };
+                return SyncReply::HttpError {
+                    status: 400,
+                    message: "message id went backwards in this session\n".into(),
+                };
             }
         }
         let prior = slot_guard.as_mut().and_then(|s| s.session.take());
         if prior.is_none() && slot_guard.is_some() {
             // A finished session addressed again with a new message.
-            return SyncReply::HttpError { status: 404, message: "session already finished\n".into() };
+            return SyncReply::HttpError {
+                status: 404,
+                message: "session already finished\n".into(),
+            };
         }
         if prior.is_none() {
             let now = Instant::now();
             self.sweep(now);
             if self.tables().by_token.len() >= self.limits.max_sessions {
-                return SyncReply::HttpError { status: 503, message: "too many sessions, retry later\n".into() };
+                return SyncReply::HttpError {
+                    status: 503,
+                    message: "too many sessions, retry later\n".into(),
+                };
             }
         }
 
@@ -175,7 +209,10 @@ impl SyncService {
         let _user_guard = user_lock.lock().await;
 
         let span = tracing::info_span!("session", device = %device, sid = %client_sid, msg = msg.header.msg_id);
-        let outcome = self.run_engine(prior, msg, span.clone()).instrument(span.clone()).await;
+        let outcome = self
+            .run_engine(prior, msg, span.clone())
+            .instrument(span.clone())
+            .await;
         let (reply_bytes, next) = match outcome {
             Ok(v) => v,
             Err(reply) => {
@@ -207,7 +244,8 @@ impl SyncService {
                     session: (!session.is_complete()).then_some(session),
                 };
                 let mut t = self.tables();
-                t.by_token.insert(tok.clone(), Arc::new(tokio::sync::Mutex::new(slot)));
+                t.by_token
+                    .insert(tok.clone(), Arc::new(tokio::sync::Mutex::new(slot)));
                 t.by_client.insert((device, client_sid), tok);
             }
             (None, _) => {
@@ -216,7 +254,10 @@ impl SyncService {
                 }
             }
         }
-        SyncReply::Message { content_type: mime::SYNCML_XML, body: reply.as_ref().clone() }
+        SyncReply::Message {
+            content_type: mime::SYNCML_XML,
+            body: reply.as_ref().clone(),
+        }
     }
 
     fn forget(&self, token: &str) {
@@ -239,13 +280,18 @@ impl SyncService {
             let _e = span.enter();
             let mut random = [0u8; 32];
             getrandom::fill(&mut random).map_err(|e| format!("no randomness: {e}"))?;
-            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
             let env = Env { now_ms, random };
             let outcome = engine
                 .handle(prior, msg, &env, store.as_ref(), &xml::XmlSizer, &fallback)
                 .map_err(|e| format!("engine: {e}"))?;
             // Durable before the client hears of it.
-            store.commit(&outcome.batch).map_err(|e| format!("store commit: {e}"))?;
+            store
+                .commit(&outcome.batch)
+                .map_err(|e| format!("store commit: {e}"))?;
             Ok::<_, String>((xml::encode(&outcome.reply), outcome.next))
         })
         .await;
@@ -253,11 +299,17 @@ impl SyncService {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "message failed");
-                Err(SyncReply::HttpError { status: 500, message: "internal error\n".into() })
+                Err(SyncReply::HttpError {
+                    status: 500,
+                    message: "internal error\n".into(),
+                })
             }
             Err(e) => {
                 tracing::error!(error = %e, "message processing panicked");
-                Err(SyncReply::HttpError { status: 500, message: "internal error\n".into() })
+                Err(SyncReply::HttpError {
+                    status: 500,
+                    message: "internal error\n".into(),
+                })
             }
         }
     }
@@ -280,7 +332,10 @@ fn log_progress(session: &ServerSession, span: &tracing::Span) {
 
 /// The value of `sessionid=` in a query string.
 fn session_param(query: &str) -> Option<&str> {
-    query.split('&').find_map(|kv| kv.strip_prefix("sessionid=")).filter(|v| !v.is_empty())
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sessionid="))
+        .filter(|v| !v.is_empty())
 }
 
 impl SyncHandler for SyncService {

@@ -13,8 +13,14 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 /// Does `data` look like one vCard? (BEGIN:VCARD … END:VCARD)
 pub fn is_vcard(data: &str) -> bool {
     let t = data.trim();
-    let head = t.get(..11).map(|s| s.eq_ignore_ascii_case("BEGIN:VCARD")).unwrap_or(false);
-    let tail = t.len() >= 9 && t.get(t.len() - 9..).map(|s| s.eq_ignore_ascii_case("END:VCARD")).unwrap_or(false);
+    let head = t
+        .get(..11)
+        .map(|s| s.eq_ignore_ascii_case("BEGIN:VCARD"))
+        .unwrap_or(false);
+    let tail = t.len() >= 9
+        && t.get(t.len() - 9..)
+            .map(|s| s.eq_ignore_ascii_case("END:VCARD"))
+            .unwrap_or(false);
     head && tail
 }
 
@@ -39,7 +45,10 @@ pub fn canonical_lines(data: &str) -> Vec<String> {
             let (head, value) = l.split_once(':')?;
             let mut parts = head.split(';');
             let name = parts.next()?.rsplit('.').next()?.to_ascii_uppercase();
-            if matches!(name.as_str(), "VERSION" | "PRODID" | "REV" | "UID" | "X-EVOLUTION-FILE-AS") {
+            if matches!(
+                name.as_str(),
+                "VERSION" | "PRODID" | "REV" | "UID" | "X-EVOLUTION-FILE-AS"
+            ) {
                 return None;
             }
             if value.trim().is_empty() || value.chars().all(|c| c == ';' || c == ',') {

@@ -10,7 +10,12 @@ pub fn format_utc(ms: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// Our Next anchor: the timestamp, made distinct from the previous anchor.
@@ -18,7 +23,10 @@ pub fn next_anchor(now_ms: u64, previous: Option<&str>) -> String {
     let base = format_utc(now_ms);
     match previous {
         Some(p) if p.starts_with(&base) => {
-            let n = p.get(base.len() + 1..).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+            let n = p
+                .get(base.len() + 1..)
+                .and_then(|s| s.parse::<u32>().ok())
+                .unwrap_or(0);
             format!("{base}-{}", n + 1)
         }
         _ => base,

@@ -46,7 +46,10 @@ impl ConflictPolicy {
 pub enum Clash<'a> {
     /// Client Replace; `server` is the server's current data, `None` if the
     /// server deleted the item.
-    ClientReplace { client: &'a str, server: Option<&'a str> },
+    ClientReplace {
+        client: &'a str,
+        server: Option<&'a str>,
+    },
     /// Client Delete of an item the server modified.
     ClientDelete,
 }
@@ -85,10 +88,17 @@ impl Resolution {
 
 /// Decide a conflict. `same` tells whether the two versions are equal in
 /// content (then there is nothing to resolve and the client's copy is kept).
-pub fn resolve(policy: ConflictPolicy, clash: Clash<'_>, same: impl Fn(&str, &str) -> bool) -> Resolution {
+pub fn resolve(
+    policy: ConflictPolicy,
+    clash: Clash<'_>,
+    same: impl Fn(&str, &str) -> bool,
+) -> Resolution {
     match clash {
         Clash::ClientReplace { server: None, .. } => Resolution::Resurrect,
-        Clash::ClientReplace { client, server: Some(server) } if same(client, server) => Resolution::Same,
+        Clash::ClientReplace {
+            client,
+            server: Some(server),
+        } if same(client, server) => Resolution::Same,
         Clash::ClientReplace { .. } => match policy {
             ConflictPolicy::ServerWins => Resolution::KeepServer,
             ConflictPolicy::ClientWins => Resolution::TakeClient,
@@ -108,7 +118,10 @@ mod tests {
 
     #[test]
     fn policy_decides_both_modified() {
-        let c = Clash::ClientReplace { client: "c", server: Some("s") };
+        let c = Clash::ClientReplace {
+            client: "c",
+            server: Some("s"),
+        };
         assert_eq!(resolve(ConflictPolicy::ServerWins, c, eq).status().0, 419);
         assert_eq!(resolve(ConflictPolicy::ClientWins, c, eq).status().0, 208);
         assert_eq!(resolve(ConflictPolicy::Duplicate, c, eq).status().0, 209);
@@ -116,16 +129,33 @@ mod tests {
 
     #[test]
     fn modification_beats_deletion_under_every_policy() {
-        for p in [ConflictPolicy::ServerWins, ConflictPolicy::ClientWins, ConflictPolicy::Duplicate] {
-            let r = resolve(p, Clash::ClientReplace { client: "c", server: None }, eq);
+        for p in [
+            ConflictPolicy::ServerWins,
+            ConflictPolicy::ClientWins,
+            ConflictPolicy::Duplicate,
+        ] {
+            let r = resolve(
+                p,
+                Clash::ClientReplace {
+                    client: "c",
+                    server: None,
+                },
+                eq,
+            );
             assert_eq!(r, Resolution::Resurrect);
-            assert_eq!(resolve(p, Clash::ClientDelete, eq), Resolution::KeepAndResend);
+            assert_eq!(
+                resolve(p, Clash::ClientDelete, eq),
+                Resolution::KeepAndResend
+            );
         }
     }
 
     #[test]
     fn identical_content_is_not_a_conflict() {
-        let c = Clash::ClientReplace { client: "same", server: Some("same") };
+        let c = Clash::ClientReplace {
+            client: "same",
+            server: Some("same"),
+        };
         assert_eq!(resolve(ConflictPolicy::ServerWins, c, eq), Resolution::Same);
         assert_eq!(Resolution::Same.status().0, 200);
     }

@@ -47,7 +47,9 @@ pub fn server_devinf(dev_id: &str, uris: &[String]) -> DevInf {
 /// What we keep of a peer's DevInf. `store_uri` is the client's datastore
 /// LocURI when known (its Rx-Pref decides the format we send).
 pub fn peer_caps(d: &DevInf, store_uri: Option<&str>) -> PeerCaps {
-    let ds = store_uri.and_then(|u| d.data_store(u)).or_else(|| d.data_stores.first());
+    let ds = store_uri
+        .and_then(|u| d.data_store(u))
+        .or_else(|| d.data_stores.first());
     PeerCaps {
         man: d.man.clone(),
         model: d.mod_.clone(),
@@ -55,6 +57,8 @@ pub fn peer_caps(d: &DevInf, store_uri: Option<&str>) -> PeerCaps {
         large_objects: d.support_large_objs,
         number_of_changes: d.support_number_of_changes,
         max_guid_size: ds.and_then(|s| s.max_guid_size),
-        rx_pref: ds.and_then(|s| s.rx_pref.as_ref()).map(|r| (r.ct_type.clone(), r.ver_ct.clone())),
+        rx_pref: ds
+            .and_then(|s| s.rx_pref.as_ref())
+            .map(|r| (r.ct_type.clone(), r.ver_ct.clone())),
     }
 }

@@ -25,7 +25,10 @@ pub struct SyncRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncReply {
     /// 200 with a SyncML message.
-    Message { content_type: &'static str, body: Vec<u8> },
+    Message {
+        content_type: &'static str,
+        body: Vec<u8>,
+    },
     /// A transport-level failure: no SyncML reply is possible.
     HttpError { status: u16, message: String },
 }

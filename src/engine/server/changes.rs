@@ -48,9 +48,20 @@ pub(super) fn sync_command(
     txn: &mut Txn<'_>,
     r: &mut Replies,
 ) -> Result<(), EngineError> {
-    let target = sync.target.as_ref().map(|l| l.loc_uri.as_str()).unwrap_or("");
-    let source = sync.source.as_ref().map(|l| l.loc_uri.as_str()).unwrap_or("");
-    let db = s.dbs.iter().position(|d| strip_dot(&d.server_db).eq_ignore_ascii_case(strip_dot(target)));
+    let target = sync
+        .target
+        .as_ref()
+        .map(|l| l.loc_uri.as_str())
+        .unwrap_or("");
+    let source = sync
+        .source
+        .as_ref()
+        .map(|l| l.loc_uri.as_str())
+        .unwrap_or("");
+    let db = s
+        .dbs
+        .iter()
+        .position(|d| strip_dot(&d.server_db).eq_ignore_ascii_case(strip_dot(target)));
     let allowed = matches!(s.phase, Phase::ExpectClientChanges);
     let code = match db {
         _ if !allowed => StatusCode::FORBIDDEN,
@@ -80,7 +91,10 @@ pub(super) fn sync_command(
             _ => {
                 for it in &c.items {
                     if let Some(st) = r.status(op, c.no_resp, code) {
-                        st.source_refs = it.source_uri().map(|u| vec![u.to_owned()]).unwrap_or_default();
+                        st.source_refs = it
+                            .source_uri()
+                            .map(|u| vec![u.to_owned()])
+                            .unwrap_or_default();
                     }
                 }
             }
@@ -103,10 +117,26 @@ fn item_command(
     r: &mut Replies,
 ) -> Result<(), EngineError> {
     for item in &c.items {
-        let luid = item.source_uri().or(item.target_uri()).unwrap_or("").to_owned();
-        let meta_type = item.meta.as_ref().and_then(|m| m.type_.clone()).or_else(|| c.meta.as_ref().and_then(|m| m.type_.clone()));
-        let format = item.meta.as_ref().and_then(|m| m.format.clone()).or_else(|| c.meta.as_ref().and_then(|m| m.format.clone()));
-        let size = item.meta.as_ref().and_then(|m| m.size).or_else(|| c.meta.as_ref().and_then(|m| m.size));
+        let luid = item
+            .source_uri()
+            .or(item.target_uri())
+            .unwrap_or("")
+            .to_owned();
+        let meta_type = item
+            .meta
+            .as_ref()
+            .and_then(|m| m.type_.clone())
+            .or_else(|| c.meta.as_ref().and_then(|m| m.type_.clone()));
+        let format = item
+            .meta
+            .as_ref()
+            .and_then(|m| m.format.clone())
+            .or_else(|| c.meta.as_ref().and_then(|m| m.format.clone()));
+        let size = item
+            .meta
+            .as_ref()
+            .and_then(|m| m.size)
+            .or_else(|| c.meta.as_ref().and_then(|m| m.size));
         let text = item.text().unwrap_or("");
 
         let code = if luid.is_empty() || luid.len() > MAX_ID_LEN {
@@ -131,7 +161,18 @@ fn item_command(
                     StatusCode::SIZE_MISMATCH
                 } else {
                     let ct = chunk.content_type.clone();
-                    apply(engine, s, db, kind, &luid, Some(&ct), Some(&chunk.data), false, env, txn)?
+                    apply(
+                        engine,
+                        s,
+                        db,
+                        kind,
+                        &luid,
+                        Some(&ct),
+                        Some(&chunk.data),
+                        false,
+                        env,
+                        txn,
+                    )?
                 }
             }
         } else if item.more_data {
@@ -155,9 +196,19 @@ fn item_command(
             let decoded;
             let data = if kind == Kind::Delete {
                 None
-            } else if format.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("b64")) {
-                let compact: String = text.chars().filter(|ch| !ch.is_ascii_whitespace()).collect();
-                match base64::engine::general_purpose::STANDARD.decode(compact).ok().and_then(|b| String::from_utf8(b).ok()) {
+            } else if format
+                .as_deref()
+                .is_some_and(|f| f.eq_ignore_ascii_case("b64"))
+            {
+                let compact: String = text
+                    .chars()
+                    .filter(|ch| !ch.is_ascii_whitespace())
+                    .collect();
+                match base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                {
                     Some(d) => {
                         decoded = d;
                         Some(decoded.as_str())
@@ -174,7 +225,18 @@ fn item_command(
             if kind == Kind::Delete && c.archive {
                 StatusCode::NOT_IMPLEMENTED
             } else {
-                apply(engine, s, db, kind, &luid, meta_type.as_deref(), data, sft, env, txn)?
+                apply(
+                    engine,
+                    s,
+                    db,
+                    kind,
+                    &luid,
+                    meta_type.as_deref(),
+                    data,
+                    sft,
+                    env,
+                    txn,
+                )?
             }
         };
         if code != StatusCode::CHUNK_ACCEPTED {
@@ -185,7 +247,13 @@ fn item_command(
     Ok(())
 }
 
-fn reply_item(r: &mut Replies, op: &Command, c: &ItemCommand, luid: Option<&str>, code: StatusCode) {
+fn reply_item(
+    r: &mut Replies,
+    op: &Command,
+    c: &ItemCommand,
+    luid: Option<&str>,
+    code: StatusCode,
+) {
     if let Some(st) = r.status(op, c.no_resp, code) {
         st.source_refs = luid.map(|u| vec![u.to_owned()]).unwrap_or_default();
     }
@@ -217,7 +285,10 @@ fn apply(
     let device = s.device.clone();
     let d = &mut s.dbs[db];
     let slow = matches!(d.mode, alert::SLOW_SYNC | alert::REFRESH_FROM_CLIENT);
-    if matches!(d.mode, alert::ONE_WAY_FROM_SERVER | alert::REFRESH_FROM_SERVER) {
+    if matches!(
+        d.mode,
+        alert::ONE_WAY_FROM_SERVER | alert::REFRESH_FROM_SERVER
+    ) {
         // The client asked to receive only.
         return Ok(StatusCode::FORBIDDEN);
     }
@@ -241,7 +312,12 @@ fn apply(
         return Ok(StatusCode::REQUEST_ENTITY_TOO_LARGE);
     }
     let book = d.peer.book();
-    let new = NewData { ct, data, device: &device, now: env.now_ms };
+    let new = NewData {
+        ct,
+        data,
+        device: &device,
+        now: env.now_ms,
+    };
 
     // Which server item does this LUID (or, in a slow sync, this content) name?
     let mapped = schema::guid_for_luid(txn, &d.peer, luid)?;
@@ -252,7 +328,10 @@ fn apply(
         }
     }
     if slow {
-        if target.as_ref().is_some_and(|(g, rec)| rec.deleted || d.touched.contains(g)) {
+        if target
+            .as_ref()
+            .is_some_and(|(g, rec)| rec.deleted || d.touched.contains(g))
+        {
             target = None;
         }
         if target.is_none() {
@@ -260,7 +339,11 @@ fn apply(
         }
     }
     let added_code = StatusCode::ITEM_ADDED;
-    let ok_code = if kind == Kind::Add { StatusCode::ITEM_ADDED } else { StatusCode::OK };
+    let ok_code = if kind == Kind::Add {
+        StatusCode::ITEM_ADDED
+    } else {
+        StatusCode::OK
+    };
 
     let Some((guid, rec)) = target else {
         // Nothing known: a new item (Replace of an unknown LUID adds too).
@@ -286,7 +369,14 @@ fn apply(
 
     // Both sides changed it since this client's last sync.
     let server = (!rec.deleted).then_some(rec.data.as_str());
-    let resolution = conflict::resolve(engine.cfg.conflict_policy, Clash::ClientReplace { client: data, server }, contacts::same_content);
+    let resolution = conflict::resolve(
+        engine.cfg.conflict_policy,
+        Clash::ClientReplace {
+            client: data,
+            server,
+        },
+        contacts::same_content,
+    );
     if resolution != Resolution::Same {
         s.report.conflicts += 1;
         tracing::info!(device = %device, guid = %guid, ?resolution, "conflict");
@@ -294,7 +384,9 @@ fn apply(
     let d = &mut s.dbs[db];
     match resolution {
         Resolution::Same => {}
-        Resolution::TakeClient | Resolution::Resurrect => write_item(txn, &book, &guid, Some(&rec), &new)?,
+        Resolution::TakeClient | Resolution::Resurrect => {
+            write_item(txn, &book, &guid, Some(&rec), &new)?
+        }
         Resolution::KeepServer => d.force_replace.push(guid.clone()),
         Resolution::Duplicate => {
             // The client's version becomes a new item under its LUID; the
@@ -314,7 +406,9 @@ fn apply(
 
 fn is_contact_type(ct: &str) -> bool {
     let base = ct.split(';').next().unwrap_or("").trim();
-    [mime::VCARD30, mime::VCARD21, "text/directory"].iter().any(|t| t.eq_ignore_ascii_case(base))
+    [mime::VCARD30, mime::VCARD21, "text/directory"]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(base))
 }
 
 fn delete(
@@ -340,7 +434,11 @@ fn delete(
         return Ok(StatusCode::OK);
     }
     if rec.seq > d.prior.synced_seq && rec.origin != device {
-        let resolution = conflict::resolve(engine.cfg.conflict_policy, Clash::ClientDelete, contacts::same_content);
+        let resolution = conflict::resolve(
+            engine.cfg.conflict_policy,
+            Clash::ClientDelete,
+            contacts::same_content,
+        );
         tracing::info!(%device, %guid, ?resolution, "conflict: client deleted an item changed on the server");
         // KeepAndResend: without its map the item goes back to the client
         // as an Add in this session.
@@ -385,7 +483,13 @@ fn new_item(txn: &mut Txn<'_>, book: &BookId, new: &NewData<'_>) -> Result<Strin
     Ok(guid)
 }
 
-fn write_item(txn: &mut Txn<'_>, book: &BookId, guid: &str, old: Option<&ItemRecord>, new: &NewData<'_>) -> Result<(), EngineError> {
+fn write_item(
+    txn: &mut Txn<'_>,
+    book: &BookId,
+    guid: &str,
+    old: Option<&ItemRecord>,
+    new: &NewData<'_>,
+) -> Result<(), EngineError> {
     let seq = next_seq(txn, book)?;
     let rec = ItemRecord {
         content_type: new.ct.to_owned(),
@@ -401,9 +505,15 @@ fn write_item(txn: &mut Txn<'_>, book: &BookId, guid: &str, old: Option<&ItemRec
 
 /// Slow sync: find an untouched live server item with the same content,
 /// through an index built once per session (no scan per item).
-fn slow_match(d: &mut DbSession, book: &BookId, data: &str, txn: &Txn<'_>) -> Result<Option<(String, ItemRecord)>, EngineError> {
+fn slow_match(
+    d: &mut DbSession,
+    book: &BookId,
+    data: &str,
+    txn: &Txn<'_>,
+) -> Result<Option<(String, ItemRecord)>, EngineError> {
     if d.slow_index.is_none() {
-        let mut index: std::collections::HashMap<u64, Vec<String>> = std::collections::HashMap::new();
+        let mut index: std::collections::HashMap<u64, Vec<String>> =
+            std::collections::HashMap::new();
         let mut after = String::new();
         loop {
             let page = schema::items_page(txn, book, &after, 1000)?;
@@ -411,14 +521,22 @@ fn slow_match(d: &mut DbSession, book: &BookId, data: &str, txn: &Txn<'_>) -> Re
             after = last.clone();
             for (guid, rec) in page {
                 if !rec.deleted {
-                    index.entry(contacts::identity_key(&rec.data)).or_default().push(guid);
+                    index
+                        .entry(contacts::identity_key(&rec.data))
+                        .or_default()
+                        .push(guid);
                 }
             }
         }
         d.slow_index = Some(index);
     }
     let key = contacts::identity_key(data);
-    let candidates = d.slow_index.as_ref().and_then(|i| i.get(&key)).cloned().unwrap_or_default();
+    let candidates = d
+        .slow_index
+        .as_ref()
+        .and_then(|i| i.get(&key))
+        .cloned()
+        .unwrap_or_default();
     for guid in candidates {
         if d.touched.contains(&guid) {
             continue;
@@ -445,7 +563,11 @@ pub(super) fn map_command(
 ) -> Result<(), EngineError> {
     let code = match (&s.user, engine.cfg.resolve_store(&m.target.loc_uri)) {
         (Some(user), Some(store)) => {
-            let peer = schema::PeerId { user: user.clone(), device: s.device.clone(), store: store.to_owned() };
+            let peer = schema::PeerId {
+                user: user.clone(),
+                device: s.device.clone(),
+                store: store.to_owned(),
+            };
             let book = peer.book();
             for mi in &m.items {
                 let guid = mi.target.loc_uri.as_str();

@@ -17,7 +17,9 @@ use super::{Replies, ServerEngine, ServerSession};
 pub(super) enum Verdict {
     Proceed,
     /// Answer every command with `code` and end the session.
-    Refuse { code: StatusCode },
+    Refuse {
+        code: StatusCode,
+    },
 }
 
 /// Protocol versions we speak: (VerProto, VerDTD).
@@ -43,10 +45,16 @@ pub(super) fn check(
 
     // Version: an unknown VerProto is 513 (with the versions we speak), a
     // VerDTD that doesn't belong to it 505.
-    match VERSIONS.iter().find(|(proto, _)| proto.eq_ignore_ascii_case(h.ver_proto.trim())) {
+    match VERSIONS
+        .iter()
+        .find(|(proto, _)| proto.eq_ignore_ascii_case(h.ver_proto.trim()))
+    {
         None => {
             st.data = StatusCode::PROTOCOL_VERSION_NOT_SUPPORTED;
-            st.items = vec![Item { data: Some(ItemData::Text("SyncML/1.2, SyncML/1.1".into())), ..Item::default() }];
+            st.items = vec![Item {
+                data: Some(ItemData::Text("SyncML/1.2, SyncML/1.1".into())),
+                ..Item::default()
+            }];
             return Ok(refuse(r, st));
         }
         Some((_, dtd)) if *dtd != h.ver_dtd.trim() => {
@@ -90,7 +98,11 @@ pub(super) fn check(
     };
     let Some(scheme) = scheme.filter(|sc| engine.cfg.schemes.contains(sc)) else {
         // Unknown type → 406; a known type this server doesn't accept → 401.
-        st.data = if scheme.is_none() { StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED } else { StatusCode::INVALID_CREDENTIALS };
+        st.data = if scheme.is_none() {
+            StatusCode::OPTIONAL_FEATURE_NOT_SUPPORTED
+        } else {
+            StatusCode::INVALID_CREDENTIALS
+        };
         st.chal = challenge(engine, None, claimed_known, &s.device, env, txn);
         return Ok(refuse(r, st));
     };
@@ -101,7 +113,8 @@ pub(super) fn check(
         Scheme::Basic => auth::parse_basic(&cred.data).ok().map(|(u, _)| u),
         _ => claimed.map(str::to_owned),
     };
-    if let (Scheme::Basic, Some(name), Some(basic_user)) = (scheme, claimed, lookup_user.as_deref()) {
+    if let (Scheme::Basic, Some(name), Some(basic_user)) = (scheme, claimed, lookup_user.as_deref())
+    {
         if name != basic_user {
             st.data = StatusCode::INVALID_CREDENTIALS;
             st.chal = challenge(engine, Some(scheme), claimed_known, &s.device, env, txn);
@@ -153,7 +166,10 @@ pub(super) fn check(
                 return Ok(refuse(r, st));
             }
             // Admitted: remember the device, rotate the nonce.
-            let mut dev = device_rec.unwrap_or_else(|| DeviceRecord { first_seen_ms: env.now_ms, ..DeviceRecord::default() });
+            let mut dev = device_rec.unwrap_or_else(|| DeviceRecord {
+                first_seen_ms: env.now_ms,
+                ..DeviceRecord::default()
+            });
             dev.last_seen_ms = env.now_ms;
             schema::put_device(txn, &user, &s.device, &dev);
             st.data = StatusCode::AUTH_ACCEPTED;
@@ -200,7 +216,11 @@ fn challenge(
         .filter(|s| nonce_based(s) && allowed.contains(s))
         .or_else(|| allowed.iter().copied().find(nonce_based))
         .or_else(|| allowed.first().copied())?;
-    let mut meta = Meta { format: Some("b64".into()), type_: Some(scheme.cred_type().into()), ..Meta::default() };
+    let mut meta = Meta {
+        format: Some("b64".into()),
+        type_: Some(scheme.cred_type().into()),
+        ..Meta::default()
+    };
     if nonce_based(&scheme) {
         let mut seed = [0u8; 16];
         seed.copy_from_slice(&env.random[16..32]);

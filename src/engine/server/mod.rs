@@ -199,7 +199,12 @@ pub(crate) struct Replies {
 
 impl Replies {
     /// Queue a Status for `cmd` (none when the command or header said NoResp).
-    pub fn status(&mut self, cmd: &Command, no_resp: bool, code: StatusCode) -> Option<&mut Status> {
+    pub fn status(
+        &mut self,
+        cmd: &Command,
+        no_resp: bool,
+        code: StatusCode,
+    ) -> Option<&mut Status> {
         if self.suppress || no_resp {
             return None;
         }
@@ -241,7 +246,11 @@ impl ServerEngine {
             Some(s) => s,
             None => self.new_session(&msg, env, fallback_url),
         };
-        let mut replies = Replies { statuses: Vec::new(), msg_ref: msg.header.msg_id, suppress: msg.header.no_resp };
+        let mut replies = Replies {
+            statuses: Vec::new(),
+            msg_ref: msg.header.msg_id,
+            suppress: msg.header.no_resp,
+        };
 
         // Header: version, auth. A refusal answers every command and ends here.
         match header::check(self, &mut s, &msg, env, &mut txn, &mut replies)? {
@@ -253,7 +262,11 @@ impl ServerEngine {
                     }
                 }
                 let reply = packer::refusal(&s, &msg, replies.statuses);
-                return Ok(Outcome { reply, batch: txn.into_batch(), next: None });
+                return Ok(Outcome {
+                    reply,
+                    batch: txn.into_batch(),
+                    next: None,
+                });
             }
         }
         s.last_msg_in = msg.header.msg_id;
@@ -273,13 +286,24 @@ impl ServerEngine {
             self.client_package_done(&mut s, env, &mut txn)?;
         }
         let reply = packer::build_reply(self, &mut s, &msg, replies.statuses, &mut txn, sizer)?;
-        Ok(Outcome { reply, batch: txn.into_batch(), next: Some(s) })
+        Ok(Outcome {
+            reply,
+            batch: txn.into_batch(),
+            next: Some(s),
+        })
     }
 
     fn new_session(&self, msg: &SyncMl, env: &Env, fallback_url: &str) -> ServerSession {
-        let token: String = env.random[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let token: String = env.random[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let target = msg.header.target.loc_uri.as_str();
-        let base = if target.starts_with("http://") || target.starts_with("https://") { target } else { fallback_url };
+        let base = if target.starts_with("http://") || target.starts_with("https://") {
+            target
+        } else {
+            fallback_url
+        };
         let server_url = base.split('?').next().unwrap_or(base).to_owned();
         ServerSession {
             phase: Phase::ExpectInit,
@@ -300,7 +324,10 @@ impl ServerEngine {
             sent: HashMap::new(),
             incoming_chunk: None,
             started_ms: env.now_ms,
-            report: Report { device: msg.header.source.loc_uri.clone(), ..Report::default() },
+            report: Report {
+                device: msg.header.source.loc_uri.clone(),
+                ..Report::default()
+            },
         }
     }
 
@@ -341,21 +368,33 @@ impl ServerEngine {
             Command::Put(p) => {
                 let code = self.devinf_from_items(s, &p.items, env, txn)?;
                 if let Some(st) = r.status(cmd, p.no_resp, code) {
-                    st.source_refs = p.items.iter().filter_map(|i| i.source_uri().map(str::to_owned)).collect();
+                    st.source_refs = p
+                        .items
+                        .iter()
+                        .filter_map(|i| i.source_uri().map(str::to_owned))
+                        .collect();
                 }
                 Ok(())
             }
             Command::Results(res) => {
                 let code = self.devinf_from_items(s, &res.items, env, txn)?;
                 if let Some(st) = r.status(cmd, false, code) {
-                    st.source_refs = res.items.iter().filter_map(|i| i.source_uri().map(str::to_owned)).collect();
+                    st.source_refs = res
+                        .items
+                        .iter()
+                        .filter_map(|i| i.source_uri().map(str::to_owned))
+                        .collect();
                 }
                 Ok(())
             }
             Command::Get(g) => {
                 let target = g.items.first().and_then(|i| i.target_uri()).unwrap_or("");
                 let known = matches!(strip_dot(target), "devinf12" | "devinf11");
-                let code = if known { StatusCode::OK } else { StatusCode::NOT_FOUND };
+                let code = if known {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NOT_FOUND
+                };
                 if let Some(st) = r.status(cmd, g.no_resp, code) {
                     st.target_refs = vec![target.to_owned()];
                 }
@@ -411,12 +450,19 @@ impl ServerEngine {
             r.status(cmd, a.no_resp, StatusCode::INVALID_CREDENTIALS);
             return Ok(());
         };
-        if s.dbs.iter().any(|d| strip_dot(&d.client_db) == strip_dot(&source) || d.peer.store == store) {
+        if s.dbs
+            .iter()
+            .any(|d| strip_dot(&d.client_db) == strip_dot(&source) || d.peer.store == store)
+        {
             // The same datastore alerted twice in one session.
             r.status(cmd, a.no_resp, StatusCode::COMMAND_NOT_ALLOWED);
             return Ok(());
         }
-        let peer = PeerId { user, device: s.device.clone(), store };
+        let peer = PeerId {
+            user,
+            device: s.device.clone(),
+            store,
+        };
         let prior = schema::peer_state(txn, &peer)?;
         let requested = a.data.unwrap_or(alert::TWO_WAY);
         let anchors_match = match (&prior, &anchor.last) {
@@ -429,12 +475,19 @@ impl ServerEngine {
             alert::ONE_WAY_FROM_SERVER if !anchors_match => alert::REFRESH_FROM_SERVER,
             m => m,
         };
-        let code = if mode != requested { StatusCode::REFRESH_REQUIRED } else { StatusCode::OK };
+        let code = if mode != requested {
+            StatusCode::REFRESH_REQUIRED
+        } else {
+            StatusCode::OK
+        };
         if let Some(st) = r.status(cmd, a.no_resp, code) {
             st.target_refs = vec![target.clone()];
             st.source_refs = vec![source.clone()];
             st.items = vec![Item {
-                data: Some(ItemData::Anchor(crate::protocol::Anchor { last: None, next: anchor.next.clone() })),
+                data: Some(ItemData::Anchor(crate::protocol::Anchor {
+                    last: None,
+                    next: anchor.next.clone(),
+                })),
                 ..Item::default()
             }];
         }
@@ -496,7 +549,12 @@ impl ServerEngine {
     }
 
     /// The client's package ended (Final): move to our next package.
-    fn client_package_done(&self, s: &mut ServerSession, env: &Env, txn: &mut Txn<'_>) -> Result<(), EngineError> {
+    fn client_package_done(
+        &self,
+        s: &mut ServerSession,
+        env: &Env,
+        txn: &mut Txn<'_>,
+    ) -> Result<(), EngineError> {
         match s.phase {
             Phase::ExpectInit => {
                 if !s.got_devinf && s.user.is_some() {

@@ -18,7 +18,13 @@ use super::{ServerEngine, ServerSession};
 const PAGE: usize = 1000;
 
 /// Compute what database `i` sends to the client and queue it.
-pub(super) fn queue_changes(_engine: &ServerEngine, s: &mut ServerSession, i: usize, env: &Env, txn: &mut Txn<'_>) -> Result<(), EngineError> {
+pub(super) fn queue_changes(
+    _engine: &ServerEngine,
+    s: &mut ServerSession,
+    i: usize,
+    env: &Env,
+    txn: &mut Txn<'_>,
+) -> Result<(), EngineError> {
     let device = s.device.clone();
     let d = &mut s.dbs[i];
     let book = d.peer.book();
@@ -38,7 +44,9 @@ pub(super) fn queue_changes(_engine: &ServerEngine, s: &mut ServerSession, i: us
                         break 'scan;
                     }
                     after = seq;
-                    let Some(rec) = schema::item(txn, &book, &guid)? else { continue };
+                    let Some(rec) = schema::item(txn, &book, &guid)? else {
+                        continue;
+                    };
                     let forced = d.force_replace.contains(&guid);
                     if rec.origin == device && !forced {
                         continue;
@@ -114,12 +122,18 @@ pub(super) fn queue_changes(_engine: &ServerEngine, s: &mut ServerSession, i: us
     }
     d.snapshot_seq = Some(schema::book_meta(txn, &book)?.seq);
     let n = u32::try_from(ops.len()).unwrap_or(u32::MAX);
-    s.outbox.push_back(Out::SyncStart { db: i, number_of_changes: n });
+    s.outbox.push_back(Out::SyncStart {
+        db: i,
+        number_of_changes: n,
+    });
     s.outbox.extend(ops.into_iter().map(Out::Op));
     Ok(())
 }
 
-fn all_items(txn: &Txn<'_>, book: &schema::BookId) -> Result<Vec<(String, ItemRecord)>, EngineError> {
+fn all_items(
+    txn: &Txn<'_>,
+    book: &schema::BookId,
+) -> Result<Vec<(String, ItemRecord)>, EngineError> {
     let mut out = Vec::new();
     let mut after = String::new();
     loop {
@@ -137,7 +151,12 @@ fn all_items(txn: &Txn<'_>, book: &schema::BookId) -> Result<Vec<(String, ItemRe
 
 /// The session completed: save anchors and the synced sequence, then drop
 /// tombstones every peer of the book has seen.
-pub(super) fn complete(_engine: &ServerEngine, s: &mut ServerSession, env: &Env, txn: &mut Txn<'_>) -> Result<(), EngineError> {
+pub(super) fn complete(
+    _engine: &ServerEngine,
+    s: &mut ServerSession,
+    env: &Env,
+    txn: &mut Txn<'_>,
+) -> Result<(), EngineError> {
     for d in &s.dbs {
         let synced_seq = match d.mode {
             // Nothing was sent to the client: what it had not seen stays unseen.
@@ -161,7 +180,12 @@ pub(super) fn complete(_engine: &ServerEngine, s: &mut ServerSession, env: &Env,
 fn collect_tombstones(txn: &mut Txn<'_>, peer: &schema::PeerId) -> Result<(), EngineError> {
     let book = peer.book();
     let peers = schema::user_peers(txn, &peer.user)?;
-    let Some(min_seen) = peers.iter().filter(|(_, store, _)| *store == peer.store).map(|(_, _, st)| st.synced_seq).min() else {
+    let Some(min_seen) = peers
+        .iter()
+        .filter(|(_, store, _)| *store == peer.store)
+        .map(|(_, _, st)| st.synced_seq)
+        .min()
+    else {
         return Ok(());
     };
     // Tombstones are few (they only live until every peer synced), so one read.

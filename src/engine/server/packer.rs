@@ -6,11 +6,11 @@
 //! Sizes come from the [`Sizer`] (the codec's exact byte counts), so the
 //! engine never encodes anything itself.
 
-use crate::engine::devinf::server_devinf;
 use crate::engine::EngineError;
+use crate::engine::devinf::server_devinf;
 use crate::protocol::{
-    Alert, Anchor, Command, Item, ItemCommand, ItemData, Loc, Meta, PutGet, Results, Status, StatusCode, Sync,
-    SyncBody, SyncHdr, SyncMl, alert, mime,
+    Alert, Anchor, Command, Item, ItemCommand, ItemData, Loc, Meta, PutGet, Results, Status,
+    StatusCode, Sync, SyncBody, SyncHdr, SyncMl, alert, mime,
 };
 use crate::store::Txn;
 use crate::store::schema;
@@ -54,15 +54,28 @@ pub(crate) struct PendingOp {
 
 impl PendingOp {
     pub fn new(db: usize, kind: OpKind, guid: &str, luid: Option<String>) -> Self {
-        PendingOp { db, kind, guid: guid.to_owned(), luid, loaded: None, offset: 0 }
+        PendingOp {
+            db,
+            kind,
+            guid: guid.to_owned(),
+            luid,
+            loaded: None,
+            offset: 0,
+        }
     }
 }
 
 /// One of our commands awaiting the client's Status.
 #[derive(Debug, Clone)]
 pub(crate) enum Sent {
-    Alert { db: usize },
-    Op { db: usize, kind: OpKind, guid: String },
+    Alert {
+        db: usize,
+    },
+    Op {
+        db: usize,
+        kind: OpKind,
+        guid: String,
+    },
     Chunk,
     Other,
 }
@@ -76,13 +89,27 @@ pub(super) fn reply_header(engine: &ServerEngine, s: &ServerSession, msg: &SyncM
     let h = &msg.header;
     let known = matches!(h.ver_proto.trim(), "SyncML/1.2" | "SyncML/1.1");
     SyncHdr {
-        ver_dtd: if known { h.ver_dtd.trim().to_owned() } else { "1.2".into() },
-        ver_proto: if known { h.ver_proto.trim().to_owned() } else { "SyncML/1.2".into() },
+        ver_dtd: if known {
+            h.ver_dtd.trim().to_owned()
+        } else {
+            "1.2".into()
+        },
+        ver_proto: if known {
+            h.ver_proto.trim().to_owned()
+        } else {
+            "SyncML/1.2".into()
+        },
         session_id: h.session_id.clone(),
         msg_id: s.next_msg_out,
-        target: Loc { loc_uri: h.source.loc_uri.clone(), loc_name: h.source.loc_name.clone() },
+        target: Loc {
+            loc_uri: h.source.loc_uri.clone(),
+            loc_name: h.source.loc_name.clone(),
+        },
         source: Loc::uri(h.target.loc_uri.clone()),
-        resp_uri: s.user.as_ref().map(|_| format!("{}?sessionid={}", s.server_url, s.token)),
+        resp_uri: s
+            .user
+            .as_ref()
+            .map(|_| format!("{}?sessionid={}", s.server_url, s.token)),
         no_resp: false,
         cred: None,
         meta: Some(Meta {
@@ -98,11 +125,22 @@ pub(super) fn refusal(s: &ServerSession, msg: &SyncMl, statuses: Vec<Status>) ->
     let h = &msg.header;
     let known = matches!(h.ver_proto.trim(), "SyncML/1.2" | "SyncML/1.1");
     let header = SyncHdr {
-        ver_dtd: if known { h.ver_dtd.trim().to_owned() } else { "1.2".into() },
-        ver_proto: if known { h.ver_proto.trim().to_owned() } else { "SyncML/1.2".into() },
+        ver_dtd: if known {
+            h.ver_dtd.trim().to_owned()
+        } else {
+            "1.2".into()
+        },
+        ver_proto: if known {
+            h.ver_proto.trim().to_owned()
+        } else {
+            "SyncML/1.2".into()
+        },
         session_id: h.session_id.clone(),
         msg_id: s.next_msg_out,
-        target: Loc { loc_uri: h.source.loc_uri.clone(), loc_name: h.source.loc_name.clone() },
+        target: Loc {
+            loc_uri: h.source.loc_uri.clone(),
+            loc_name: h.source.loc_name.clone(),
+        },
         source: Loc::uri(h.target.loc_uri.clone()),
         ..SyncHdr::default()
     };
@@ -115,7 +153,13 @@ pub(super) fn refusal(s: &ServerSession, msg: &SyncMl, statuses: Vec<Status>) ->
             c
         })
         .collect();
-    SyncMl { header, body: SyncBody { commands, final_: true } }
+    SyncMl {
+        header,
+        body: SyncBody {
+            commands,
+            final_: true,
+        },
+    }
 }
 
 pub(super) fn queue_alert(
@@ -145,8 +189,18 @@ pub(super) fn queue_alert(
     s.outbox.push_back(Out::Alert { db, cmd });
 }
 
-pub(super) fn queue_results(engine: &ServerEngine, s: &mut ServerSession, get: &PutGet, msg_ref: u32) {
-    let uri = get.items.first().and_then(|i| i.target_uri()).unwrap_or("./devinf12").to_owned();
+pub(super) fn queue_results(
+    engine: &ServerEngine,
+    s: &mut ServerSession,
+    get: &PutGet,
+    msg_ref: u32,
+) {
+    let uri = get
+        .items
+        .first()
+        .and_then(|i| i.target_uri())
+        .unwrap_or("./devinf12")
+        .to_owned();
     let devinf = server_devinf(&s.server_url, &engine.cfg.contact_uris);
     s.outbox.push_back(Out::Command(Command::Results(Results {
         msg_ref,
@@ -154,7 +208,11 @@ pub(super) fn queue_results(engine: &ServerEngine, s: &mut ServerSession, get: &
         meta: Some(Meta::with_type(mime::DEVINF_XML)),
         target_ref: None,
         source_ref: Some(uri.clone()),
-        items: vec![Item { source: Some(loc(&uri)), data: Some(ItemData::DevInf(Box::new(devinf))), ..Item::default() }],
+        items: vec![Item {
+            source: Some(loc(&uri)),
+            data: Some(ItemData::DevInf(Box::new(devinf))),
+            ..Item::default()
+        }],
         ..Results::default()
     })));
 }
@@ -162,13 +220,20 @@ pub(super) fn queue_results(engine: &ServerEngine, s: &mut ServerSession, get: &
 pub(super) fn queue_get_devinf(s: &mut ServerSession) {
     s.outbox.push_back(Out::Command(Command::Get(PutGet {
         meta: Some(Meta::with_type(mime::DEVINF_XML)),
-        items: vec![Item { target: Some(loc("./devinf12")), ..Item::default() }],
+        items: vec![Item {
+            target: Some(loc("./devinf12")),
+            ..Item::default()
+        }],
         ..PutGet::default()
     })));
 }
 
 /// A Status from the client for one of our commands.
-pub(super) fn client_status(s: &mut ServerSession, st: &Status, txn: &mut Txn<'_>) -> Result<(), EngineError> {
+pub(super) fn client_status(
+    s: &mut ServerSession,
+    st: &Status,
+    txn: &mut Txn<'_>,
+) -> Result<(), EngineError> {
     let Some(sent) = s.sent.remove(&(st.msg_ref, st.cmd_ref)) else {
         return Ok(());
     };
@@ -189,12 +254,18 @@ pub(super) fn client_status(s: &mut ServerSession, st: &Status, txn: &mut Txn<'_
             }
         }
         Sent::Op { db, kind, guid } => {
-            let Some(d) = s.dbs.get(db) else { return Ok(()) };
+            let Some(d) = s.dbs.get(db) else {
+                return Ok(());
+            };
             let code = st.data.0;
             match kind {
                 // The client no longer has the item: drop the mapping.
-                OpKind::Delete if matches!(code, 200 | 211 | 404 | 410) => schema::remove_map_by_guid(txn, &d.peer, &guid)?,
-                OpKind::Replace if matches!(code, 404 | 410) => schema::remove_map_by_guid(txn, &d.peer, &guid)?,
+                OpKind::Delete if matches!(code, 200 | 211 | 404 | 410) => {
+                    schema::remove_map_by_guid(txn, &d.peer, &guid)?
+                }
+                OpKind::Replace if matches!(code, 404 | 410) => {
+                    schema::remove_map_by_guid(txn, &d.peer, &guid)?
+                }
                 _ if !st.data.is_success() && code != 418 => {
                     tracing::info!(device = %s.device, %guid, code, "client refused an item");
                 }
@@ -218,7 +289,11 @@ pub(super) fn build_reply(
     let header = reply_header(engine, s, msg);
     let msg_id = s.next_msg_out;
     s.next_msg_out += 1;
-    let budget = if s.peer_max_msg > 0 { usize::try_from(s.peer_max_msg).unwrap_or(usize::MAX) } else { usize::MAX };
+    let budget = if s.peer_max_msg > 0 {
+        usize::try_from(s.peer_max_msg).unwrap_or(usize::MAX)
+    } else {
+        usize::MAX
+    };
     let mut cmds: Vec<Command> = Vec::new();
     let mut next_id = 1;
     let mut used = sizer.envelope_len(&header);
@@ -257,7 +332,10 @@ pub(super) fn build_reply(
                 open_sync = None;
                 added_any = true;
             }
-            Out::SyncStart { db, number_of_changes: n } => {
+            Out::SyncStart {
+                db,
+                number_of_changes: n,
+            } => {
                 let (db, n) = (*db, *n);
                 let c = sync_wrapper(s, db, next_id, number_of_changes.then_some(n));
                 let len = sizer.command_len(&c);
@@ -306,7 +384,14 @@ pub(super) fn build_reply(
                 let len = sizer.command_len(&whole);
                 if fits(used + wrapper_len, len) {
                     push_op(&mut cmds, &mut open_sync, wrapper, op.db, whole);
-                    s.sent.insert((msg_id, first_id), Sent::Op { db: op.db, kind: op.kind, guid: op.guid.clone() });
+                    s.sent.insert(
+                        (msg_id, first_id),
+                        Sent::Op {
+                            db: op.db,
+                            kind: op.kind,
+                            guid: op.guid.clone(),
+                        },
+                    );
                     next_id = first_id + 1;
                     used += wrapper_len + len;
                     s.outbox.pop_front();
@@ -354,7 +439,14 @@ pub(super) fn build_reply(
                     // Nothing else in this message and it can't be split:
                     // send it whole rather than never.
                     push_op(&mut cmds, &mut open_sync, wrapper, op.db, whole);
-                    s.sent.insert((msg_id, first_id), Sent::Op { db: op.db, kind: op.kind, guid: op.guid.clone() });
+                    s.sent.insert(
+                        (msg_id, first_id),
+                        Sent::Op {
+                            db: op.db,
+                            kind: op.kind,
+                            guid: op.guid.clone(),
+                        },
+                    );
                     s.outbox.pop_front();
                     s.report.items_out += 1;
                 }
@@ -385,11 +477,26 @@ pub(super) fn build_reply(
         c.renumber(next_id);
         cmds.push(c);
     }
-    Ok(SyncMl { header, body: SyncBody { commands: cmds, final_ } })
+    Ok(SyncMl {
+        header,
+        body: SyncBody {
+            commands: cmds,
+            final_,
+        },
+    })
 }
 
-fn sync_wrapper(s: &ServerSession, db: usize, cmd_id: u32, number_of_changes: Option<u32>) -> Command {
-    let (target, source) = s.dbs.get(db).map(|d| (d.client_db.clone(), d.server_db.clone())).unwrap_or_default();
+fn sync_wrapper(
+    s: &ServerSession,
+    db: usize,
+    cmd_id: u32,
+    number_of_changes: Option<u32>,
+) -> Command {
+    let (target, source) = s
+        .dbs
+        .get(db)
+        .map(|d| (d.client_db.clone(), d.server_db.clone()))
+        .unwrap_or_default();
     Command::Sync(Sync {
         cmd_id,
         target: Some(loc(&target)),
@@ -399,7 +506,13 @@ fn sync_wrapper(s: &ServerSession, db: usize, cmd_id: u32, number_of_changes: Op
     })
 }
 
-fn push_op(cmds: &mut Vec<Command>, open_sync: &mut Option<(usize, usize)>, wrapper: Option<Command>, db: usize, op: Command) {
+fn push_op(
+    cmds: &mut Vec<Command>,
+    open_sync: &mut Option<(usize, usize)>,
+    wrapper: Option<Command>,
+    db: usize,
+    op: Command,
+) {
     if let Some(w) = wrapper {
         *open_sync = Some((cmds.len(), db));
         cmds.push(w);
@@ -414,7 +527,9 @@ fn push_op(cmds: &mut Vec<Command>, open_sync: &mut Option<(usize, usize)>, wrap
 /// How many bytes of the remaining data to put in a chunk of at most `max`:
 /// never split a UTF-8 sequence or a CRLF pair.
 fn chunk_len(op: &PendingOp, max: usize) -> usize {
-    let Some((_, data)) = &op.loaded else { return 0 };
+    let Some((_, data)) = &op.loaded else {
+        return 0;
+    };
     let rest = &data[op.offset..];
     if max >= rest.len() {
         return rest.len();
@@ -431,7 +546,13 @@ fn chunk_len(op: &PendingOp, max: usize) -> usize {
 
 /// The command for `op`: whole remaining data (`chunk = None`) or the next
 /// `n` bytes with MoreData. `Size` goes on the first chunk only.
-fn op_command(op: &PendingOp, cmd_id: u32, offset: usize, chunk: Option<usize>, more: bool) -> Command {
+fn op_command(
+    op: &PendingOp,
+    cmd_id: u32,
+    offset: usize,
+    chunk: Option<usize>,
+    more: bool,
+) -> Command {
     let (ct, data) = match &op.loaded {
         Some((ct, data)) => (ct.as_str(), data.get(offset..).unwrap_or("")),
         None => (mime::VCARD30, ""),
@@ -440,8 +561,12 @@ fn op_command(op: &PendingOp, cmd_id: u32, offset: usize, chunk: Option<usize>, 
         Some(n) => (data.get(..n).unwrap_or(data), more),
         None => (data, false),
     };
-    let size = (more_data && offset == 0).then(|| op.loaded.as_ref().map(|(_, d)| d.len() as u64).unwrap_or(0));
-    let item_meta = size.map(|n| Meta { size: Some(n), ..Meta::default() });
+    let size = (more_data && offset == 0)
+        .then(|| op.loaded.as_ref().map(|(_, d)| d.len() as u64).unwrap_or(0));
+    let item_meta = size.map(|n| Meta {
+        size: Some(n),
+        ..Meta::default()
+    });
     let cmd_meta = (op.kind != OpKind::Delete).then(|| Meta::with_type(ct));
     let (source, target) = match op.kind {
         OpKind::Add => (Some(loc(&op.guid)), None),
@@ -455,7 +580,12 @@ fn op_command(op: &PendingOp, cmd_id: u32, offset: usize, chunk: Option<usize>, 
         more_data,
         ..Item::default()
     };
-    let c = ItemCommand { cmd_id, meta: cmd_meta, items: vec![item], ..ItemCommand::default() };
+    let c = ItemCommand {
+        cmd_id,
+        meta: cmd_meta,
+        items: vec![item],
+        ..ItemCommand::default()
+    };
     match op.kind {
         OpKind::Add => Command::Add(c),
         OpKind::Replace => Command::Replace(c),

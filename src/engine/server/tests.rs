@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::auth;
 use crate::protocol::{
-    Alert, Anchor, Cred, ItemCommand, Map, MapItem, Meta, PutGet, Sync, SyncBody, SyncHdr, alert, auth_type, mime,
+    Alert, Anchor, Cred, ItemCommand, Map, MapItem, Meta, PutGet, Sync, SyncBody, SyncHdr, alert,
+    auth_type, mime,
 };
 use crate::store::schema::UserRecord;
 use crate::store::{MemoryStore, Store};
@@ -18,13 +19,24 @@ struct TestSizer;
 impl Sizer for TestSizer {
     fn command_len(&self, cmd: &Command) -> usize {
         let items: &[Item] = match cmd {
-            Command::Add(c) | Command::Replace(c) | Command::Delete(c) | Command::Copy(c) => &c.items,
-            Command::Sync(s) => return 120 + s.commands.iter().map(|c| self.command_len(c)).sum::<usize>(),
+            Command::Add(c) | Command::Replace(c) | Command::Delete(c) | Command::Copy(c) => {
+                &c.items
+            }
+            Command::Sync(s) => {
+                return 120
+                    + s.commands
+                        .iter()
+                        .map(|c| self.command_len(c))
+                        .sum::<usize>();
+            }
             Command::Results(r) => return 400 + r.items.len() * 600,
             Command::Status(s) => return 120 + s.items.len() * 60,
             _ => return 150,
         };
-        120 + items.iter().map(|i| 80 + i.text().map(str::len).unwrap_or(0)).sum::<usize>()
+        120 + items
+            .iter()
+            .map(|i| 80 + i.text().map(str::len).unwrap_or(0))
+            .sum::<usize>()
     }
     fn envelope_len(&self, _hdr: &SyncHdr) -> usize {
         400
@@ -60,23 +72,48 @@ impl Server {
     fn new(policy: ConflictPolicy) -> Self {
         let store = MemoryStore::new();
         let mut t = Txn::new(&store);
-        let rec = UserRecord { md5_userpass: auth::userpass_digest("alice", "secret"), restrict_devices: false, created_ms: 0 };
+        let rec = UserRecord {
+            md5_userpass: auth::userpass_digest("alice", "secret"),
+            restrict_devices: false,
+            created_ms: 0,
+        };
         schema::put_user(&mut t, "alice", &rec);
         store.commit(&t.into_batch()).unwrap();
-        Server { engine: ServerEngine::new(config(policy)), store, now_ms: 1_795_470_158_000, seed: 0 }
+        Server {
+            engine: ServerEngine::new(config(policy)),
+            store,
+            now_ms: 1_795_470_158_000,
+            seed: 0,
+        }
     }
 
     fn handle(&mut self, session: Option<ServerSession>, msg: SyncMl) -> Outcome {
         self.now_ms += 1_000;
         self.seed = self.seed.wrapping_add(1);
-        let env = Env { now_ms: self.now_ms, random: [self.seed; 32] };
-        let out = self.engine.handle(session, msg, &env, &self.store, &TestSizer, "http://srv/sync").unwrap();
+        let env = Env {
+            now_ms: self.now_ms,
+            random: [self.seed; 32],
+        };
+        let out = self
+            .engine
+            .handle(
+                session,
+                msg,
+                &env,
+                &self.store,
+                &TestSizer,
+                "http://srv/sync",
+            )
+            .unwrap();
         self.store.commit(&out.batch).unwrap();
         out
     }
 
     fn book(&self) -> BTreeMap<String, String> {
-        let b = schema::BookId { user: "alice".into(), store: "contacts".into() };
+        let b = schema::BookId {
+            user: "alice".into(),
+            store: "contacts".into(),
+        };
         schema::items_page(&self.store, &b, "", usize::MAX)
             .unwrap()
             .into_iter()
@@ -139,7 +176,8 @@ impl Client {
         self.next_luid += 1;
         let luid = format!("L{}", self.next_luid);
         self.book.insert(luid.clone(), data.to_owned());
-        self.dirty.insert(luid.clone(), Change::Add(data.to_owned()));
+        self.dirty
+            .insert(luid.clone(), Change::Add(data.to_owned()));
         luid
     }
 
@@ -158,7 +196,11 @@ impl Client {
     }
 
     fn luid_of(&self, data_fragment: &str) -> String {
-        self.book.iter().find(|(_, d)| d.contains(data_fragment)).map(|(l, _)| l.clone()).unwrap()
+        self.book
+            .iter()
+            .find(|(_, d)| d.contains(data_fragment))
+            .map(|(l, _)| l.clone())
+            .unwrap()
     }
 
     fn header(&self, msg_id: u32, cred: bool) -> SyncHdr {
@@ -168,12 +210,23 @@ impl Client {
             session_id: self.session_id.to_string(),
             msg_id,
             target: Loc::uri("http://srv/sync"),
-            source: Loc { loc_uri: self.device.clone(), loc_name: Some("alice".into()) },
+            source: Loc {
+                loc_uri: self.device.clone(),
+                loc_name: Some("alice".into()),
+            },
             cred: cred.then(|| Cred {
-                meta: Some(Meta { type_: Some(auth_type::BASIC.into()), format: Some("b64".into()), ..Meta::default() }),
+                meta: Some(Meta {
+                    type_: Some(auth_type::BASIC.into()),
+                    format: Some("b64".into()),
+                    ..Meta::default()
+                }),
                 data: auth::basic_credential("alice", &self.password),
             }),
-            meta: Some(Meta { max_msg_size: Some(self.max_msg), max_obj_size: Some(4_000_000), ..Meta::default() }),
+            meta: Some(Meta {
+                max_msg_size: Some(self.max_msg),
+                max_obj_size: Some(4_000_000),
+                ..Meta::default()
+            }),
             ..SyncHdr::default()
         }
     }
@@ -183,7 +236,11 @@ impl Client {
         self.session_id += 1;
         let mut seen = Seen::default();
         let next_anchor = format!("A{}-{}", self.device, self.session_id);
-        let last = if mode == alert::SLOW_SYNC { None } else { self.anchor.clone() };
+        let last = if mode == alert::SLOW_SYNC {
+            None
+        } else {
+            self.anchor.clone()
+        };
         let pkg1 = SyncMl {
             header: self.header(1, true),
             body: SyncBody {
@@ -193,7 +250,13 @@ impl Client {
                     items: vec![Item {
                         target: Some(Loc::uri("addressbook")),
                         source: Some(Loc::uri("./contacts")),
-                        meta: Some(Meta { anchor: Some(Anchor { last, next: next_anchor.clone() }), ..Meta::default() }),
+                        meta: Some(Meta {
+                            anchor: Some(Anchor {
+                                last,
+                                next: next_anchor.clone(),
+                            }),
+                            ..Meta::default()
+                        }),
                         ..Item::default()
                     }],
                     ..Alert::default()
@@ -229,8 +292,16 @@ impl Client {
         // Package 3: our changes (everything on a slow sync).
         let ops: Vec<(String, Change)> = match effective {
             alert::ONE_WAY_FROM_SERVER | alert::REFRESH_FROM_SERVER => Vec::new(),
-            _ if slow => self.book.iter().map(|(l, d)| (l.clone(), Change::Replace(d.clone()))).collect(),
-            _ => self.dirty.iter().map(|(l, d)| (l.clone(), d.clone())).collect(),
+            _ if slow => self
+                .book
+                .iter()
+                .map(|(l, d)| (l.clone(), Change::Replace(d.clone())))
+                .collect(),
+            _ => self
+                .dirty
+                .iter()
+                .map(|(l, d)| (l.clone(), d.clone()))
+                .collect(),
         };
         let mut cmds = Vec::new();
         let mut id = 1;
@@ -241,8 +312,17 @@ impl Client {
                 Change::Add(d) | Change::Replace(d) => Some(ItemData::Text(d.clone())),
                 Change::Delete => None,
             };
-            let item = Item { source: Some(Loc::uri(&luid)), data, ..Item::default() };
-            let c = ItemCommand { cmd_id: id, meta: Some(Meta::with_type(mime::VCARD30)), items: vec![item], ..ItemCommand::default() };
+            let item = Item {
+                source: Some(Loc::uri(&luid)),
+                data,
+                ..Item::default()
+            };
+            let c = ItemCommand {
+                cmd_id: id,
+                meta: Some(Meta::with_type(mime::VCARD30)),
+                items: vec![item],
+                ..ItemCommand::default()
+            };
             sync_ops.push(match change {
                 Change::Delete => Command::Delete(c),
                 Change::Replace(_) => Command::Replace(c),
@@ -257,7 +337,16 @@ impl Client {
             ..Sync::default()
         }));
         msg_id += 1;
-        out = srv.handle(session.take(), SyncMl { header: self.header(msg_id, false), body: SyncBody { commands: cmds, final_: true } });
+        out = srv.handle(
+            session.take(),
+            SyncMl {
+                header: self.header(msg_id, false),
+                body: SyncBody {
+                    commands: cmds,
+                    final_: true,
+                },
+            },
+        );
         seen.messages += 1;
         session = out.next.take();
         reply = out.reply;
@@ -269,7 +358,9 @@ impl Client {
             let mut statuses = Vec::new();
             for c in &reply.body.commands {
                 match c {
-                    Command::Status(s) if matches!(s.cmd.as_str(), "Add" | "Replace" | "Delete") => {
+                    Command::Status(s)
+                        if matches!(s.cmd.as_str(), "Add" | "Replace" | "Delete") =>
+                    {
                         seen.item_statuses.push(s.data.0)
                     }
                     Command::Sync(s) => {
@@ -294,7 +385,12 @@ impl Client {
                                 };
                                 pending_chunk = Some((name == "Add", id, buf));
                                 seen.chunks_received += 1;
-                                statuses.push(self.status_for(reply.header.msg_id, ic.cmd_id, name, 213));
+                                statuses.push(self.status_for(
+                                    reply.header.msg_id,
+                                    ic.cmd_id,
+                                    name,
+                                    213,
+                                ));
                                 continue;
                             }
                             let data = match pending_chunk.take() {
@@ -310,7 +406,10 @@ impl Client {
                                     self.next_luid += 1;
                                     let luid = format!("L{}", self.next_luid);
                                     self.book.insert(luid.clone(), data);
-                                    maps.push(MapItem { target: Loc::uri(&id), source: Loc::uri(&luid) });
+                                    maps.push(MapItem {
+                                        target: Loc::uri(&id),
+                                        source: Loc::uri(&luid),
+                                    });
                                     201
                                 }
                                 "Replace" => {
@@ -320,10 +419,19 @@ impl Client {
                                 }
                                 _ => {
                                     seen.server_deletes += 1;
-                                    if self.book.remove(&id).is_some() { 200 } else { 211 }
+                                    if self.book.remove(&id).is_some() {
+                                        200
+                                    } else {
+                                        211
+                                    }
                                 }
                             };
-                            statuses.push(self.status_for(reply.header.msg_id, ic.cmd_id, name, code));
+                            statuses.push(self.status_for(
+                                reply.header.msg_id,
+                                ic.cmd_id,
+                                name,
+                                code,
+                            ));
                         }
                     }
                     _ => {}
@@ -334,7 +442,12 @@ impl Client {
                 break;
             }
             msg_id += 1;
-            let mut cmds: Vec<Command> = vec![Command::Status(self.status_for(reply.header.msg_id, 0, "SyncHdr", 200))];
+            let mut cmds: Vec<Command> = vec![Command::Status(self.status_for(
+                reply.header.msg_id,
+                0,
+                "SyncHdr",
+                200,
+            ))];
             cmds.extend(statuses.into_iter().map(Command::Status));
             let final_ = reply.body.final_;
             if final_ && !maps.is_empty() {
@@ -350,7 +463,16 @@ impl Client {
             for c in &mut cmds {
                 n = c.renumber(n);
             }
-            out = srv.handle(session.take(), SyncMl { header: self.header(msg_id, false), body: SyncBody { commands: cmds, final_ } });
+            out = srv.handle(
+                session.take(),
+                SyncMl {
+                    header: self.header(msg_id, false),
+                    body: SyncBody {
+                        commands: cmds,
+                        final_,
+                    },
+                },
+            );
             seen.messages += 1;
             session = out.next.take();
             reply = out.reply;
@@ -364,7 +486,13 @@ impl Client {
     }
 
     fn status_for(&self, msg_ref: u32, cmd_ref: u32, cmd: &str, code: u16) -> Status {
-        Status { msg_ref, cmd_ref, cmd: cmd.into(), data: StatusCode(code), ..Status::default() }
+        Status {
+            msg_ref,
+            cmd_ref,
+            cmd: cmd.into(),
+            data: StatusCode(code),
+            ..Status::default()
+        }
     }
 }
 
@@ -414,7 +542,10 @@ fn two_way_moves_only_changes_and_never_echoes() {
     // Nothing changed: nothing moves.
     let seen = a.sync(&mut srv, alert::TWO_WAY);
     assert_eq!(seen.alert_status, Some(200));
-    assert_eq!((seen.server_adds, seen.server_replaces, seen.server_deletes), (0, 0, 0));
+    assert_eq!(
+        (seen.server_adds, seen.server_replaces, seen.server_deletes),
+        (0, 0, 0)
+    );
 
     // a modifies Alice, deletes Bob, adds Carol; b adds Dave.
     a.modify(&alice, &vcard("Alice", "11"));
@@ -424,11 +555,21 @@ fn two_way_moves_only_changes_and_never_echoes() {
     b.add(&vcard("Dave", "4"));
     let seen = a.sync(&mut srv, alert::TWO_WAY);
     assert_eq!(seen.item_statuses.iter().filter(|s| **s == 201).count(), 1);
-    assert_eq!(seen.server_adds + seen.server_replaces + seen.server_deletes, 0, "a's own changes are not echoed");
+    assert_eq!(
+        seen.server_adds + seen.server_replaces + seen.server_deletes,
+        0,
+        "a's own changes are not echoed"
+    );
     let seen = b.sync(&mut srv, alert::TWO_WAY);
-    assert_eq!((seen.server_adds, seen.server_replaces, seen.server_deletes), (1, 1, 1));
+    assert_eq!(
+        (seen.server_adds, seen.server_replaces, seen.server_deletes),
+        (1, 1, 1)
+    );
     let seen = a.sync(&mut srv, alert::TWO_WAY);
-    assert_eq!((seen.server_adds, seen.server_replaces, seen.server_deletes), (1, 0, 0));
+    assert_eq!(
+        (seen.server_adds, seen.server_replaces, seen.server_deletes),
+        (1, 0, 0)
+    );
     assert_eq!(values(&a.book), values(&b.book));
     assert_eq!(values(&a.book), values(&srv.book()));
 }
@@ -445,7 +586,11 @@ fn anchor_mismatch_forces_slow_sync_without_duplicates() {
     assert_eq!(seen.alert_status, Some(508));
     assert_eq!(seen.server_mode, Some(alert::SLOW_SYNC));
     assert_eq!(seen.server_adds, 0);
-    assert_eq!(srv.book().len(), 2, "slow sync of the same data adds nothing");
+    assert_eq!(
+        srv.book().len(),
+        2,
+        "slow sync of the same data adds nothing"
+    );
 }
 
 #[test]
@@ -453,7 +598,11 @@ fn conflicts_follow_the_policy() {
     for (policy, status, server_has) in [
         (ConflictPolicy::ServerWins, 419, vec!["server-edit"]),
         (ConflictPolicy::ClientWins, 208, vec!["client-edit"]),
-        (ConflictPolicy::Duplicate, 209, vec!["client-edit", "server-edit"]),
+        (
+            ConflictPolicy::Duplicate,
+            209,
+            vec!["client-edit", "server-edit"],
+        ),
     ] {
         let mut srv = Server::new(policy);
         let mut a = Client::new("dev-a");
@@ -497,7 +646,11 @@ fn modify_beats_delete_both_ways() {
     let ga = a.luid_of("Gina");
     a.delete(&ga);
     let seen = a.sync(&mut srv, alert::TWO_WAY);
-    assert!(seen.item_statuses.contains(&201), "modified Frank is re-created: {:?}", seen.item_statuses);
+    assert!(
+        seen.item_statuses.contains(&201),
+        "modified Frank is re-created: {:?}",
+        seen.item_statuses
+    );
     b.sync(&mut srv, alert::TWO_WAY);
     let want = {
         let mut v = vec![vcard("Frank", "11"), vcard("Gina", "22")];
@@ -555,10 +708,16 @@ fn small_max_msg_size_splits_packages_and_chunks_large_items() {
     b.max_msg = 10_240;
     let seen = b.sync(&mut srv, alert::SLOW_SYNC);
     assert!(seen.messages > 3, "several messages: {}", seen.messages);
-    assert!(seen.chunks_received >= 1, "the large item was sent in chunks");
+    assert!(
+        seen.chunks_received >= 1,
+        "the large item was sent in chunks"
+    );
     assert_eq!(seen.server_adds, 13);
     assert_eq!(values(&b.book), values(&srv.book()));
-    assert!(b.book.values().any(|d| *d == big), "the large item arrived intact");
+    assert!(
+        b.book.values().any(|d| *d == big),
+        "the large item arrived intact"
+    );
 }
 
 #[test]
@@ -580,7 +739,11 @@ fn early_map_is_accepted() {
     let mut a = Client::new("dev-a");
     a.add(&vcard("Alice", "1"));
     a.sync(&mut srv, alert::SLOW_SYNC);
-    let peer = PeerId { user: "alice".into(), device: "dev-late".into(), store: "contacts".into() };
+    let peer = PeerId {
+        user: "alice".into(),
+        device: "dev-late".into(),
+        store: "contacts".into(),
+    };
     let guid = srv.book().keys().next().unwrap().clone();
     let mut s = None;
     let c = Client::new("dev-late");
@@ -592,7 +755,10 @@ fn early_map_is_accepted() {
                 cmd_id: 1,
                 target: Loc::uri("addressbook"),
                 source: Loc::uri("./contacts"),
-                items: vec![MapItem { target: Loc::uri(&guid), source: Loc::uri("LUID-9") }],
+                items: vec![MapItem {
+                    target: Loc::uri(&guid),
+                    source: Loc::uri("LUID-9"),
+                }],
                 ..Map::default()
             })],
             final_: true,
@@ -604,7 +770,10 @@ fn early_map_is_accepted() {
         _ => None,
     });
     assert_eq!(map_status, Some(200));
-    assert_eq!(schema::guid_for_luid(&srv.store, &peer, "LUID-9").unwrap(), Some(guid));
+    assert_eq!(
+        schema::guid_for_luid(&srv.store, &peer, "LUID-9").unwrap(),
+        Some(guid)
+    );
 }
 
 #[test]
@@ -617,7 +786,10 @@ fn devinf_get_is_answered_with_results() {
             commands: vec![Command::Get(PutGet {
                 cmd_id: 1,
                 meta: Some(Meta::with_type(mime::DEVINF_XML)),
-                items: vec![Item { target: Some(Loc::uri("./devinf12")), ..Item::default() }],
+                items: vec![Item {
+                    target: Some(Loc::uri("./devinf12")),
+                    ..Item::default()
+                }],
                 ..PutGet::default()
             })],
             final_: true,
@@ -652,7 +824,13 @@ fn unknown_datastore_is_404_and_bad_version_is_513() {
                 items: vec![Item {
                     target: Some(Loc::uri("calendar")),
                     source: Some(Loc::uri("./cal")),
-                    meta: Some(Meta { anchor: Some(Anchor { last: None, next: "1".into() }), ..Meta::default() }),
+                    meta: Some(Meta {
+                        anchor: Some(Anchor {
+                            last: None,
+                            next: "1".into(),
+                        }),
+                        ..Meta::default()
+                    }),
                     ..Item::default()
                 }],
                 ..Alert::default()
@@ -661,10 +839,16 @@ fn unknown_datastore_is_404_and_bad_version_is_513() {
         },
     };
     let out = srv.handle(None, msg.clone());
-    let codes: Vec<u16> = out.reply.body.commands.iter().filter_map(|c| match c {
-        Command::Status(s) => Some(s.data.0),
-        _ => None,
-    }).collect();
+    let codes: Vec<u16> = out
+        .reply
+        .body
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Status(s) => Some(s.data.0),
+            _ => None,
+        })
+        .collect();
     assert_eq!(codes, vec![212, 404]);
     msg.header.ver_proto = "SyncML/3.0".into();
     let out = srv.handle(None, msg);
