@@ -1,5 +1,6 @@
 //! syncmld: a SyncML (OMA DS 1.2) contact-sync daemon. See ARCHITECTURE.md.
 
+pub mod admin;
 pub mod auth;
 pub mod contacts;
 pub mod engine;

@@ -86,3 +86,4 @@ pub fn basic_credential(u: &str, p: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
 }
+pub fn device_key(secret: &[u8], device_id: &str) -> Vec<u8> { let mut v = secret.to_vec(); v.extend_from_slice(device_id.as_bytes()); v }
