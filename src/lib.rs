@@ -1,6 +1,7 @@
 //! syncmld: a SyncML (OMA DS 1.2) contact-sync daemon. See ARCHITECTURE.md.
 
 pub mod auth;
+pub mod config;
 pub mod protocol;
 pub mod store;
 pub mod http;
