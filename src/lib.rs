@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod config;
 pub mod contacts;
 pub mod engine;
 pub mod http;

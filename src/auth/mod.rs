@@ -1,89 +1,72 @@
-//! TEMPORARY STUB (replaced by the real module on merge).
-#![allow(dead_code, unused_variables)]
-use crate::store::schema::UserRecord;
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Basic,
-    Md5,
-    Device,
-    Hmac,
-}
-impl Scheme {
-    pub fn from_cred_type(t: &str) -> Option<Scheme> {
-        match t {
-            "syncml:auth-basic" => Some(Scheme::Basic),
-            "syncml:auth-md5" => Some(Scheme::Md5),
-            _ => None,
-        }
-    }
-    pub fn cred_type(&self) -> &'static str {
-        match self {
-            Scheme::Basic => "syncml:auth-basic",
-            _ => "syncml:auth-md5",
-        }
-    }
-}
-#[derive(Debug, thiserror::Error)]
+//! Credential schemes for the SyncHdr `Cred` / `Chal`: pure functions.
+//!
+//! Contract: nothing in here does I/O, reads a clock or draws randomness.
+//! Nonces are built from bytes the caller supplies ([`new_nonce`]), stored
+//! values (the per-user digest, the per-device key) are passed in, and the
+//! engine decides what status code a [`Verdict`] becomes.
+//!
+//! Schemes (see docs/auth.md for formulas and security properties):
+//!
+//! | [`Scheme`] | Cred Type | what the server keeps |
+//! |---|---|---|
+//! | `Basic` | `syncml:auth-basic` | B64(MD5("user:pass")) |
+//! | `Md5` | `syncml:auth-md5` | the same digest + a per-device nonce |
+//! | `Device` | `x-syncmld:auth-device` | MD5(secret ++ device id) |
+//! | `Hmac` | `x-syncmld:auth-hmac-sha256` | the same key + a per-device nonce |
+
+use crate::protocol::status::StatusCode;
+
+mod b64;
+mod basic;
+mod device;
+mod md5;
+mod nonce;
+mod scheme;
+mod verify;
+
+pub use basic::{basic_credential, parse_basic, userpass_digest};
+pub use device::{device_credential, device_key, hmac_credential, verify_hmac};
+pub use md5::md5_credential;
+pub use nonce::{decode_nonce, new_nonce, nonce_b64};
+pub use scheme::Scheme;
+pub use verify::{Presented, Verdict, verify};
+
+/// Why a credential was not accepted.
+///
+/// The engine must answer `UnknownUser` and `BadCredentials` identically
+/// (401); the distinction is for the server's own log only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    #[error("x")]
-    BadCredentials,
-    #[error("x")]
-    UnsupportedFormat,
-    #[error("x")]
+    #[error("unknown user")]
     UnknownUser,
-    #[error("x")]
+    /// md5, device and hmac credentials carry no user name; it must come
+    /// from the SyncHdr `Source/LocName`.
+    #[error("no user name (SyncHdr Source LocName) with a non-basic credential")]
+    MissingUser,
+    #[error("credentials do not match")]
+    BadCredentials,
+    /// The scheme needs a nonce and none has been issued to this device yet:
+    /// answer 401 with a `Chal` carrying a fresh NextNonce.
+    #[error("no nonce has been issued to this device")]
     MissingNonce,
-    #[error("x")]
-    MalformedData,
-    #[error("x")]
+    /// `Cred/Meta/Format` other than `b64` (the engine answers 415).
+    #[error("unsupported credential format (only b64)")]
+    UnsupportedFormat,
+    #[error("malformed credential data: {0}")]
+    MalformedData(&'static str),
+    /// A device-bound scheme was used by a device with no registered secret.
+    #[error("no shared secret is registered for this device")]
     NoDeviceSecret,
 }
-pub struct Presented<'a> {
-    pub scheme: Scheme,
-    pub format: Option<&'a str>,
-    pub data: &'a str,
-    pub claimed_user: Option<&'a str>,
-    pub device_id: &'a str,
-    pub session_id: &'a str,
-    pub msg_id: u32,
-}
-pub enum Verdict {
-    Accepted { user: String },
-    Rejected(AuthError),
-}
-pub fn verify(
-    p: &Presented,
-    user_rec: Option<&UserRecord>,
-    device_key: Option<&[u8]>,
-    expected_nonce: Option<&[u8]>,
-) -> Verdict {
-    match (p.scheme, parse_basic(p.data), user_rec) {
-        (Scheme::Basic, Ok((u, pw)), Some(r)) if userpass_digest(&u, &pw) == r.md5_userpass => {
-            Verdict::Accepted { user: u }
+
+impl AuthError {
+    /// The SyncHdr status the engine answers with: 415 for a format it
+    /// cannot read, otherwise 401 (with a fresh `Chal`). 406 for an unknown
+    /// Type and 407 for no `Cred` are decided before [`verify`] is called.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::UnsupportedFormat => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::INVALID_CREDENTIALS,
         }
-        _ => Verdict::Rejected(AuthError::BadCredentials),
     }
 }
-pub fn parse_basic(data: &str) -> Result<(String, String), AuthError> {
-    use base64::Engine;
-    let b = base64::engine::general_purpose::STANDARD
-        .decode(data)
-        .map_err(|_| AuthError::MalformedData)?;
-    let s = String::from_utf8(b).map_err(|_| AuthError::MalformedData)?;
-    let (u, p) = s.split_once(':').ok_or(AuthError::MalformedData)?;
-    Ok((u.into(), p.into()))
-}
-pub fn new_nonce(random: [u8; 16]) -> Vec<u8> {
-    random.to_vec()
-}
-pub fn nonce_b64(n: &[u8]) -> String {
-    String::new()
-}
-pub fn userpass_digest(user: &str, password: &str) -> String {
-    format!("{user}:{password}")
-}
-pub fn basic_credential(u: &str, p: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-}
-pub fn device_key(secret: &[u8], device_id: &str) -> Vec<u8> { let mut v = secret.to_vec(); v.extend_from_slice(device_id.as_bytes()); v }
