@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::num::{NonZeroU8, NonZeroU64, NonZeroUsize};
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -61,7 +61,6 @@ pub struct Auth {
     /// The nonce scheme offered in a `Chal` when no `Cred` came; `None` when
     /// neither md5 nor hmac is accepted.
     pub nonce_scheme: Option<Scheme>,
-    pub max_failures: NonZeroU8,
 }
 
 impl Auth {
@@ -96,21 +95,7 @@ impl Contacts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConflictPolicy {
-    ServerWins,
-    ClientWins,
-    Duplicate,
-}
-
-impl ConflictPolicy {
-    /// The configuration names.
-    pub const NAMES: [(&'static str, ConflictPolicy); 3] = [
-        ("server-wins", ConflictPolicy::ServerWins),
-        ("client-wins", ConflictPolicy::ClientWins),
-        ("duplicate", ConflictPolicy::Duplicate),
-    ];
-}
+pub use crate::engine::ConflictPolicy;
 
 /// A user defined in the configuration, already reduced to the stored form.
 #[derive(Clone, PartialEq, Eq)]

@@ -47,7 +47,6 @@ pub struct RawAuth {
     pub schemes: Vec<String>,
     pub require_registered_devices: bool,
     pub nonce_scheme: String,
-    pub max_failures: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -131,7 +130,6 @@ impl Default for RawAuth {
                 .to_vec(),
             require_registered_devices: false,
             nonce_scheme: "md5".into(),
-            max_failures: 3,
         }
     }
 }

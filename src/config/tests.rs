@@ -91,7 +91,6 @@ fn defaults_load() {
     );
     assert_eq!(c.auth.nonce_scheme, Some(Scheme::Md5));
     assert!(!c.auth.require_registered_devices);
-    assert_eq!(c.auth.max_failures.get(), 3);
     assert_eq!(c.contacts.uris, ["addressbook", "contacts", "card", "pab"]);
     assert_eq!(c.contacts.conflict_policy, ConflictPolicy::ServerWins);
     assert!(c.users.is_empty());
@@ -224,7 +223,7 @@ fn unknown_key_is_named_with_its_source() {
     assert_eq!(
         e.to_string(),
         "unknown configuration key `auth.scheme` in environment variable SYNCMLD__AUTH__SCHEME \
-         (expected one of `schemes`, `require_registered_devices`, `nonce_scheme`, `max_failures`)"
+         (expected one of `schemes`, `require_registered_devices`, `nonce_scheme`)"
     );
 
     let e = fx.load_text("colour = \"blue\"\n").unwrap_err();
@@ -274,7 +273,6 @@ fn bad_values_are_rejected_with_the_key() {
         ("[auth]\nschemes = []\n", "auth.schemes"),
         ("[auth]\nnonce_scheme = \"basic\"\n", "auth.nonce_scheme"),
         ("[auth]\nschemes = [\"hmac\"]\n", "auth.nonce_scheme"),
-        ("[auth]\nmax_failures = 256\n", "auth.max_failures"),
         (
             "[contacts]\nconflict_policy = \"merge\"\n",
             "contacts.conflict_policy",

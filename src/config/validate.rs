@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::num::{NonZeroU8, NonZeroU64, NonZeroUsize};
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -178,17 +178,10 @@ fn auth(raw: &RawAuth) -> Result<Auth, ConfigError> {
             "not listed in auth.schemes",
         ));
     }
-    let max_failures = u8::try_from(raw.max_failures)
-        .ok()
-        .and_then(NonZeroU8::new)
-        .ok_or_else(|| {
-            ConfigError::invalid("auth.max_failures", raw.max_failures, "expected 1 to 255")
-        })?;
     Ok(Auth {
         schemes,
         require_registered_devices: raw.require_registered_devices,
         nonce_scheme: any_nonce_scheme.then_some(nonce_scheme),
-        max_failures,
     })
 }
 

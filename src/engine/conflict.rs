@@ -23,14 +23,12 @@ pub enum ConflictPolicy {
 }
 
 impl ConflictPolicy {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "server-wins" => Some(ConflictPolicy::ServerWins),
-            "client-wins" => Some(ConflictPolicy::ClientWins),
-            "duplicate" => Some(ConflictPolicy::Duplicate),
-            _ => None,
-        }
-    }
+    /// The configuration names.
+    pub const NAMES: [(&'static str, ConflictPolicy); 3] = [
+        ("server-wins", ConflictPolicy::ServerWins),
+        ("client-wins", ConflictPolicy::ClientWins),
+        ("duplicate", ConflictPolicy::Duplicate),
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -48,8 +48,6 @@ pub struct ServerConfig {
     /// case-insensitively).
     pub contact_uris: Vec<String>,
     pub conflict_policy: ConflictPolicy,
-    /// Failed authentications tolerated before the session is refused.
-    pub max_auth_failures: u8,
 }
 
 impl ServerConfig {

@@ -52,7 +52,6 @@ fn config(policy: ConflictPolicy) -> ServerConfig {
         store_name: "contacts".into(),
         contact_uris: vec!["addressbook".into(), "contacts".into()],
         conflict_policy: policy,
-        max_auth_failures: 3,
     }
 }
 
