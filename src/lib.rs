@@ -3,3 +3,4 @@
 pub mod protocol;
 pub mod store;
 pub mod http;
+pub mod wire;
