@@ -12,36 +12,8 @@ use crate::protocol::{
 use crate::store::schema::UserRecord;
 use crate::store::{MemoryStore, Store};
 
-/// Sizes as the XML encoder would roughly produce them: enough to exercise
-/// splitting without depending on the codec.
-struct TestSizer;
-
-impl Sizer for TestSizer {
-    fn command_len(&self, cmd: &Command) -> usize {
-        let items: &[Item] = match cmd {
-            Command::Add(c) | Command::Replace(c) | Command::Delete(c) | Command::Copy(c) => {
-                &c.items
-            }
-            Command::Sync(s) => {
-                return 120
-                    + s.commands
-                        .iter()
-                        .map(|c| self.command_len(c))
-                        .sum::<usize>();
-            }
-            Command::Results(r) => return 400 + r.items.len() * 600,
-            Command::Status(s) => return 120 + s.items.len() * 60,
-            _ => return 150,
-        };
-        120 + items
-            .iter()
-            .map(|i| 80 + i.text().map(str::len).unwrap_or(0))
-            .sum::<usize>()
-    }
-    fn envelope_len(&self, _hdr: &SyncHdr) -> usize {
-        400
-    }
-}
+// The real codec's exact sizes: the engine itself never encodes.
+use crate::wire::xml::XmlSizer as TestSizer;
 
 fn config(policy: ConflictPolicy) -> ServerConfig {
     ServerConfig {
@@ -155,6 +127,8 @@ struct Seen {
     messages: usize,
     hdr_statuses: Vec<u16>,
     chunks_received: usize,
+    /// Largest encoded reply, in bytes.
+    max_reply_bytes: usize,
 }
 
 impl Client {
@@ -269,6 +243,7 @@ impl Client {
         let mut msg_id = 1;
         let mut reply = out.reply;
         seen.hdr_statuses.push(hdr_status(&reply));
+        note_size(&mut seen, &reply);
         if session.is_none() {
             return seen;
         }
@@ -350,6 +325,7 @@ impl Client {
         session = out.next.take();
         reply = out.reply;
         seen.hdr_statuses.push(hdr_status(&reply));
+        note_size(&mut seen, &reply);
         // Package 4 (maybe several messages), then 5/6.
         let mut maps: Vec<MapItem> = Vec::new();
         let mut pending_chunk: Option<(bool, String, String)> = None;
@@ -476,6 +452,7 @@ impl Client {
             session = out.next.take();
             reply = out.reply;
             seen.hdr_statuses.push(hdr_status(&reply));
+        note_size(&mut seen, &reply);
             assert!(seen.messages < 200, "session does not end");
         }
         assert!(reply.body.final_, "last message must carry Final");
@@ -493,6 +470,10 @@ impl Client {
             ..Status::default()
         }
     }
+}
+
+fn note_size(seen: &mut Seen, reply: &SyncMl) {
+    seen.max_reply_bytes = seen.max_reply_bytes.max(crate::wire::xml::encode(reply).len());
 }
 
 fn hdr_status(reply: &SyncMl) -> u16 {
