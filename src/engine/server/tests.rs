@@ -452,7 +452,7 @@ impl Client {
             session = out.next.take();
             reply = out.reply;
             seen.hdr_statuses.push(hdr_status(&reply));
-        note_size(&mut seen, &reply);
+            note_size(&mut seen, &reply);
             assert!(seen.messages < 200, "session does not end");
         }
         assert!(reply.body.final_, "last message must carry Final");
@@ -473,7 +473,9 @@ impl Client {
 }
 
 fn note_size(seen: &mut Seen, reply: &SyncMl) {
-    seen.max_reply_bytes = seen.max_reply_bytes.max(crate::wire::xml::encode(reply).len());
+    seen.max_reply_bytes = seen
+        .max_reply_bytes
+        .max(crate::wire::xml::encode(reply).len());
 }
 
 fn hdr_status(reply: &SyncMl) -> u16 {
@@ -837,4 +839,204 @@ fn unknown_datastore_is_404_and_bad_version_is_513() {
         Command::Status(s) => assert_eq!(s.data.0, 513),
         other => panic!("{other:?}"),
     }
+}
+
+/// A first message with the given credential and a two-way Alert.
+fn auth_msg(device: &str, session: &str, cred: Option<Cred>) -> SyncMl {
+    SyncMl {
+        header: SyncHdr {
+            ver_dtd: "1.2".into(),
+            ver_proto: "SyncML/1.2".into(),
+            session_id: session.into(),
+            msg_id: 1,
+            target: Loc::uri("http://srv/sync"),
+            source: Loc {
+                loc_uri: device.into(),
+                loc_name: Some("alice".into()),
+            },
+            cred,
+            ..SyncHdr::default()
+        },
+        body: SyncBody {
+            commands: Vec::new(),
+            final_: true,
+        },
+    }
+}
+
+fn cred(type_: &str, data: String) -> Option<Cred> {
+    Some(Cred {
+        meta: Some(Meta {
+            type_: Some(type_.into()),
+            format: Some("b64".into()),
+            ..Meta::default()
+        }),
+        data,
+    })
+}
+
+/// (SyncHdr status, NextNonce of its Chal) of a reply.
+fn hdr_and_nonce(reply: &SyncMl) -> (u16, Option<Vec<u8>>) {
+    match reply.body.commands.first() {
+        Some(Command::Status(s)) => {
+            let nonce = s
+                .chal
+                .as_ref()
+                .and_then(|c| c.meta.next_nonce.as_deref())
+                .map(|n| auth::decode_nonce(n).unwrap());
+            (s.data.0, nonce)
+        }
+        _ => (0, None),
+    }
+}
+
+#[test]
+fn md5_needs_the_issued_nonce_and_rotates_it() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let digest = auth::userpass_digest("alice", "secret");
+    // First contact, empty nonce (what SyncEvolution sends): challenged.
+    let out = srv.handle(
+        None,
+        auth_msg(
+            "dev-md5",
+            "1",
+            cred(auth_type::MD5, auth::md5_credential(&digest, b"")),
+        ),
+    );
+    let (code, nonce) = hdr_and_nonce(&out.reply);
+    assert_eq!(code, 401);
+    assert!(out.next.is_none());
+    let nonce = nonce.expect("Chal with NextNonce");
+    // The retry in a new session with that nonce is accepted (212 + next nonce).
+    let good = auth::md5_credential(&digest, &nonce);
+    let out = srv.handle(
+        None,
+        auth_msg("dev-md5", "2", cred(auth_type::MD5, good.clone())),
+    );
+    let (code, next) = hdr_and_nonce(&out.reply);
+    assert_eq!(code, 212);
+    assert!(
+        out.reply
+            .header
+            .resp_uri
+            .as_deref()
+            .unwrap_or("")
+            .contains("sessionid=")
+    );
+    assert_ne!(next.as_deref(), Some(nonce.as_slice()), "nonce rotated");
+    // Replaying the same digest fails: the nonce was used.
+    let out = srv.handle(None, auth_msg("dev-md5", "3", cred(auth_type::MD5, good)));
+    assert_eq!(hdr_and_nonce(&out.reply).0, 401);
+    // No Cred at all: 407 with a challenge.
+    let out = srv.handle(None, auth_msg("dev-md5", "4", None));
+    assert_eq!(hdr_and_nonce(&out.reply).0, 407);
+    assert!(
+        out.reply.header.resp_uri.is_none(),
+        "no RespURI without authentication"
+    );
+}
+
+#[test]
+fn hmac_credentials_cannot_be_replayed() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    srv.engine.cfg.schemes = vec![Scheme::Hmac, Scheme::Md5];
+    crate::admin::add_device(&srv.store, "alice", "IMEI:42", Some(b"device-secret"), 0).unwrap();
+    let key = auth::device_key(b"device-secret", "IMEI:42");
+    let out = srv.handle(
+        None,
+        auth_msg(
+            "IMEI:42",
+            "1",
+            cred(
+                auth_type::HMAC,
+                auth::hmac_credential(&key, "IMEI:42", "1", 1, b""),
+            ),
+        ),
+    );
+    let (code, nonce) = hdr_and_nonce(&out.reply);
+    assert_eq!(code, 401);
+    let nonce = nonce.unwrap();
+    let data = auth::hmac_credential(&key, "IMEI:42", "2", 1, &nonce);
+    let out = srv.handle(
+        None,
+        auth_msg("IMEI:42", "2", cred(auth_type::HMAC, data.clone())),
+    );
+    assert_eq!(hdr_and_nonce(&out.reply).0, 212);
+    let out = srv.handle(None, auth_msg("IMEI:42", "2", cred(auth_type::HMAC, data)));
+    assert_eq!(hdr_and_nonce(&out.reply).0, 401, "replayed HMAC refused");
+    // A wrong secret never works.
+    let bad = auth::device_key(b"guess", "IMEI:42");
+    let out = srv.handle(
+        None,
+        auth_msg(
+            "IMEI:42",
+            "5",
+            cred(
+                auth_type::HMAC,
+                auth::hmac_credential(&bad, "IMEI:42", "5", 1, &nonce),
+            ),
+        ),
+    );
+    assert_eq!(hdr_and_nonce(&out.reply).0, 401);
+}
+
+#[test]
+fn device_bound_credential_and_registered_devices() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    srv.engine.cfg.schemes = vec![Scheme::Md5, Scheme::Device, Scheme::Basic];
+    crate::admin::add_device(&srv.store, "alice", "IMEI:7", Some(b"s3"), 0).unwrap();
+    let good = auth::device_credential(b"s3", "IMEI:7");
+    let out = srv.handle(
+        None,
+        auth_msg("IMEI:7", "1", cred(auth_type::DEVICE, good.clone())),
+    );
+    assert_eq!(hdr_and_nonce(&out.reply).0, 212);
+    // Bound to the device id: the same credential from another device fails.
+    let out = srv.handle(None, auth_msg("IMEI:8", "1", cred(auth_type::DEVICE, good)));
+    assert_eq!(hdr_and_nonce(&out.reply).0, 401);
+    // With registration required, an unknown device is refused (403) even
+    // with the right password; the registered one is admitted.
+    srv.engine.cfg.require_registered_devices = true;
+    let basic = auth::basic_credential("alice", "secret");
+    let out = srv.handle(
+        None,
+        auth_msg("IMEI:9", "1", cred(auth_type::BASIC, basic.clone())),
+    );
+    assert_eq!(hdr_and_nonce(&out.reply).0, 403);
+    let out = srv.handle(None, auth_msg("IMEI:7", "2", cred(auth_type::BASIC, basic)));
+    assert_eq!(hdr_and_nonce(&out.reply).0, 212);
+}
+
+#[test]
+fn a_new_device_of_the_same_user_gets_its_own_anchors_and_map() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let mut a = Client::new("dev-a");
+    a.add(&vcard("Alice", "1"));
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    a.sync(&mut srv, alert::TWO_WAY);
+    let mut b = Client::new("dev-b");
+    // b asks for two-way but has no anchors here: 508 and slow sync.
+    let seen = b.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(seen.alert_status, Some(508));
+    assert_eq!(seen.server_adds, 1);
+    let pa = PeerId {
+        user: "alice".into(),
+        device: "dev-a".into(),
+        store: "contacts".into(),
+    };
+    let pb = PeerId {
+        device: "dev-b".into(),
+        ..pa.clone()
+    };
+    assert_ne!(
+        schema::peer_state(&srv.store, &pa)
+            .unwrap()
+            .unwrap()
+            .client_anchor,
+        schema::peer_state(&srv.store, &pb)
+            .unwrap()
+            .unwrap()
+            .client_anchor
+    );
+    assert_eq!(schema::peer_maps(&srv.store, &pb).unwrap().len(), 1);
 }
