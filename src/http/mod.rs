@@ -5,6 +5,8 @@
 //! writes it back. HTTP status codes are used only for transport problems;
 //! protocol problems travel as SyncML statuses inside a 200 reply.
 
+pub mod server;
+
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -25,7 +27,10 @@ pub struct SyncRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncReply {
     /// 200 with a SyncML message.
-    Message { content_type: &'static str, body: Vec<u8> },
+    Message {
+        content_type: &'static str,
+        body: Vec<u8>,
+    },
     /// A transport-level failure: no SyncML reply is possible.
     HttpError { status: u16, message: String },
 }

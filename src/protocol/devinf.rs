@@ -53,7 +53,10 @@ pub struct CtTypeVer {
 
 impl CtTypeVer {
     pub fn new(ct_type: &str, ver_ct: &str) -> Self {
-        CtTypeVer { ct_type: ct_type.to_owned(), ver_ct: ver_ct.to_owned() }
+        CtTypeVer {
+            ct_type: ct_type.to_owned(),
+            ver_ct: ver_ct.to_owned(),
+        }
     }
 }
 
@@ -107,6 +110,8 @@ impl DevInf {
     /// The datastore whose SourceRef names `uri` (leading `./` ignored).
     pub fn data_store(&self, uri: &str) -> Option<&DataStore> {
         let want = uri.trim_start_matches("./");
-        self.data_stores.iter().find(|d| d.source_ref.trim_start_matches("./") == want)
+        self.data_stores
+            .iter()
+            .find(|d| d.source_ref.trim_start_matches("./") == want)
     }
 }

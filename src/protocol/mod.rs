@@ -57,7 +57,10 @@ pub struct Loc {
 
 impl Loc {
     pub fn uri(uri: impl Into<String>) -> Self {
-        Loc { loc_uri: uri.into(), loc_name: None }
+        Loc {
+            loc_uri: uri.into(),
+            loc_name: None,
+        }
     }
 }
 
@@ -113,7 +116,10 @@ impl Meta {
         *self == Meta::default()
     }
     pub fn with_type(type_: impl Into<String>) -> Self {
-        Meta { type_: Some(type_.into()), ..Meta::default() }
+        Meta {
+            type_: Some(type_.into()),
+            ..Meta::default()
+        }
     }
 }
 
@@ -200,7 +206,9 @@ impl Command {
             Command::Status(c) => c.cmd_id,
             Command::Alert(c) => c.cmd_id,
             Command::Sync(c) => c.cmd_id,
-            Command::Add(c) | Command::Replace(c) | Command::Delete(c) | Command::Copy(c) => c.cmd_id,
+            Command::Add(c) | Command::Replace(c) | Command::Delete(c) | Command::Copy(c) => {
+                c.cmd_id
+            }
             Command::Map(c) => c.cmd_id,
             Command::Put(c) | Command::Get(c) => c.cmd_id,
             Command::Results(c) => c.cmd_id,

@@ -114,7 +114,10 @@ mod tests {
     #[test]
     fn table_round_trips_codes() {
         assert_eq!(StatusCode::REFRESH_REQUIRED.0, 508);
-        assert_eq!(StatusCode(419).description(), "Conflict resolved with server data");
+        assert_eq!(
+            StatusCode(419).description(),
+            "Conflict resolved with server data"
+        );
         assert_eq!(StatusCode(299).description(), "unknown status");
         assert!(StatusCode::CHUNK_ACCEPTED.is_success());
         assert!(!StatusCode::INVALID_CREDENTIALS.is_success());

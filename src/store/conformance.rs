@@ -14,31 +14,70 @@ fn point_reads_and_removes(store: &dyn Store) {
     b.put(Table::Users, b"alice".to_vec(), b"1".to_vec());
     b.put(Table::Items, b"alice".to_vec(), b"other table".to_vec());
     store.commit(&b).unwrap();
-    assert_eq!(store.get(Table::Users, b"alice").unwrap(), Some(b"1".to_vec()));
-    assert_eq!(store.get(Table::Items, b"alice").unwrap(), Some(b"other table".to_vec()));
+    assert_eq!(
+        store.get(Table::Users, b"alice").unwrap(),
+        Some(b"1".to_vec())
+    );
+    assert_eq!(
+        store.get(Table::Items, b"alice").unwrap(),
+        Some(b"other table".to_vec())
+    );
     assert_eq!(store.get(Table::Users, b"bob").unwrap(), None);
     let mut b = Batch::default();
     b.remove(Table::Users, b"alice".to_vec());
     store.commit(&b).unwrap();
     assert_eq!(store.get(Table::Users, b"alice").unwrap(), None);
-    assert_eq!(store.get(Table::Items, b"alice").unwrap(), Some(b"other table".to_vec()));
+    assert_eq!(
+        store.get(Table::Items, b"alice").unwrap(),
+        Some(b"other table".to_vec())
+    );
 }
 
 fn scans_are_ordered_bounded_and_prefixed(store: &dyn Store) {
     let mut b = Batch::default();
-    for k in [&b"p\x01c"[..], b"p\x01a", b"p\x01b", b"p\x02a", b"p\x00z", b"p\x01\xff"] {
+    for k in [
+        &b"p\x01c"[..],
+        b"p\x01a",
+        b"p\x01b",
+        b"p\x02a",
+        b"p\x00z",
+        b"p\x01\xff",
+    ] {
         b.put(Table::Changes, k.to_vec(), k.to_vec());
     }
     store.commit(&b).unwrap();
-    let all = store.scan(Table::Changes, &KeyRange::prefix(b"p\x01"), usize::MAX).unwrap();
+    let all = store
+        .scan(Table::Changes, &KeyRange::prefix(b"p\x01"), usize::MAX)
+        .unwrap();
     let keys: Vec<_> = all.iter().map(|(k, _)| k.clone()).collect();
-    assert_eq!(keys, vec![b"p\x01a".to_vec(), b"p\x01b".to_vec(), b"p\x01c".to_vec(), b"p\x01\xff".to_vec()]);
-    let two = store.scan(Table::Changes, &KeyRange::prefix(b"p\x01"), 2).unwrap();
+    assert_eq!(
+        keys,
+        vec![
+            b"p\x01a".to_vec(),
+            b"p\x01b".to_vec(),
+            b"p\x01c".to_vec(),
+            b"p\x01\xff".to_vec()
+        ]
+    );
+    let two = store
+        .scan(Table::Changes, &KeyRange::prefix(b"p\x01"), 2)
+        .unwrap();
     assert_eq!(two.len(), 2);
-    let after = store.scan(Table::Changes, &KeyRange::prefix_after(b"p\x01", b"p\x01a"), 10).unwrap();
-    assert_eq!(after.first().map(|(k, _)| k.clone()), Some(b"p\x01b".to_vec()));
+    let after = store
+        .scan(
+            Table::Changes,
+            &KeyRange::prefix_after(b"p\x01", b"p\x01a"),
+            10,
+        )
+        .unwrap();
+    assert_eq!(
+        after.first().map(|(k, _)| k.clone()),
+        Some(b"p\x01b".to_vec())
+    );
     assert_eq!(after.len(), 3);
-    let none = store.scan(Table::Peers, &KeyRange::prefix(b"p"), 10).unwrap();
+    let none = store
+        .scan(Table::Peers, &KeyRange::prefix(b"p"), 10)
+        .unwrap();
     assert!(none.is_empty());
 }
 
@@ -50,7 +89,10 @@ fn batches_apply_in_order(store: &dyn Store) {
     b.put(Table::Maps, b"gone".to_vec(), b"x".to_vec());
     b.remove(Table::Maps, b"gone".to_vec());
     store.commit(&b).unwrap();
-    assert_eq!(store.get(Table::Maps, b"k").unwrap(), Some(b"last".to_vec()));
+    assert_eq!(
+        store.get(Table::Maps, b"k").unwrap(),
+        Some(b"last".to_vec())
+    );
     assert_eq!(store.get(Table::Maps, b"gone").unwrap(), None);
 }
 
@@ -65,16 +107,32 @@ fn overlay_reads_its_own_writes(store: &dyn Store) {
     txn.put(Table::Tombstones, b"o\x04".to_vec(), b"new".to_vec());
     txn.put(Table::Tombstones, b"o\x02".to_vec(), b"changed".to_vec());
     assert_eq!(txn.get(Table::Tombstones, b"o\x01").unwrap(), None);
-    assert_eq!(txn.get(Table::Tombstones, b"o\x02").unwrap(), Some(b"changed".to_vec()));
-    let seen = txn.scan(Table::Tombstones, &KeyRange::prefix(b"o"), 2).unwrap();
-    assert_eq!(seen, vec![(b"o\x02".to_vec(), b"changed".to_vec()), (b"o\x03".to_vec(), b"base".to_vec())]);
+    assert_eq!(
+        txn.get(Table::Tombstones, b"o\x02").unwrap(),
+        Some(b"changed".to_vec())
+    );
+    let seen = txn
+        .scan(Table::Tombstones, &KeyRange::prefix(b"o"), 2)
+        .unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            (b"o\x02".to_vec(), b"changed".to_vec()),
+            (b"o\x03".to_vec(), b"base".to_vec())
+        ]
+    );
     // Nothing reached the store until commit.
     assert_eq!(store.get(Table::Tombstones, b"o\x04").unwrap(), None);
     let batch = txn.into_batch();
     store.commit(&batch).unwrap();
-    let all = store.scan(Table::Tombstones, &KeyRange::prefix(b"o"), 10).unwrap();
+    let all = store
+        .scan(Table::Tombstones, &KeyRange::prefix(b"o"), 10)
+        .unwrap();
     assert_eq!(all.len(), 3);
-    assert_eq!(store.get(Table::Tombstones, b"o\x04").unwrap(), Some(b"new".to_vec()));
+    assert_eq!(
+        store.get(Table::Tombstones, b"o\x04").unwrap(),
+        Some(b"new".to_vec())
+    );
 }
 
 #[test]
@@ -97,5 +155,8 @@ fn sled_store_survives_reopen() {
         s.commit(&b).unwrap();
     }
     let s = SledStore::open(dir.path(), 8 << 20).unwrap();
-    assert_eq!(s.get(Table::Users, b"alice").unwrap(), Some(b"rec".to_vec()));
+    assert_eq!(
+        s.get(Table::Users, b"alice").unwrap(),
+        Some(b"rec".to_vec())
+    );
 }

@@ -16,8 +16,12 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>>> {
-        self.tables.lock().map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
+    fn lock(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>>> {
+        self.tables
+            .lock()
+            .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
     }
 
     /// Every entry of every table, for whole-store comparisons in tests.
@@ -31,9 +35,16 @@ impl KvRead for MemoryStore {
         Ok(self.lock()?.get(&table).and_then(|t| t.get(key)).cloned())
     }
 
-    fn scan(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let guard = self.lock()?;
-        let Some(t) = guard.get(&table) else { return Ok(Vec::new()) };
+        let Some(t) = guard.get(&table) else {
+            return Ok(Vec::new());
+        };
         Ok(t.range((range.start.clone(), range.end.clone()))
             .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))

@@ -103,12 +103,18 @@ pub struct KeyRange {
 impl KeyRange {
     /// Every key starting with `prefix`.
     pub fn prefix(prefix: &[u8]) -> KeyRange {
-        KeyRange { start: Bound::Included(prefix.to_vec()), end: prefix_end(prefix) }
+        KeyRange {
+            start: Bound::Included(prefix.to_vec()),
+            end: prefix_end(prefix),
+        }
     }
 
     /// Keys `> after` that start with `prefix`.
     pub fn prefix_after(prefix: &[u8], after: &[u8]) -> KeyRange {
-        KeyRange { start: Bound::Excluded(after.to_vec()), end: prefix_end(prefix) }
+        KeyRange {
+            start: Bound::Excluded(after.to_vec()),
+            end: prefix_end(prefix),
+        }
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
@@ -142,7 +148,8 @@ fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
 pub trait KvRead {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Up to `limit` entries of `range`, in key order.
-    fn scan(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    fn scan(&self, table: Table, range: &KeyRange, limit: usize)
+    -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
 }
 
 /// A storage backend.
@@ -176,10 +183,18 @@ impl Batch {
         self.writes.is_empty()
     }
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.push(Write { table, key, value: Some(value) });
+        self.writes.push(Write {
+            table,
+            key,
+            value: Some(value),
+        });
     }
     pub fn remove(&mut self, table: Table, key: Vec<u8>) {
-        self.writes.push(Write { table, key, value: None });
+        self.writes.push(Write {
+            table,
+            key,
+            value: None,
+        });
     }
 }
 

@@ -17,11 +17,16 @@ pub struct Txn<'a> {
 
 impl<'a> Txn<'a> {
     pub fn new(base: &'a dyn KvRead) -> Self {
-        Txn { base, pending: BTreeMap::new(), batch: Batch::default() }
+        Txn {
+            base,
+            pending: BTreeMap::new(),
+            batch: Batch::default(),
+        }
     }
 
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
-        self.pending.insert((table, key.clone()), Some(value.clone()));
+        self.pending
+            .insert((table, key.clone()), Some(value.clone()));
         self.batch.put(table, key, value);
     }
 
@@ -48,7 +53,12 @@ impl KvRead for Txn<'_> {
         }
     }
 
-    fn scan(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         // Pending writes in range, in key order.
         let lo = (table, Vec::new());
         let local: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
@@ -63,7 +73,9 @@ impl KvRead for Txn<'_> {
         }
         // Removed keys may hide base entries, so ask the base for enough.
         let removed = local.iter().filter(|(_, v)| v.is_none()).count();
-        let base = self.base.scan(table, range, limit.saturating_add(removed))?;
+        let base = self
+            .base
+            .scan(table, range, limit.saturating_add(removed))?;
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = base.into_iter().collect();
         for (k, v) in local {
             match v {

@@ -27,7 +27,10 @@ pub struct PeerId {
 
 impl PeerId {
     pub fn book(&self) -> BookId {
-        BookId { user: self.user.clone(), store: self.store.clone() }
+        BookId {
+            user: self.user.clone(),
+            store: self.store.clone(),
+        }
     }
 }
 
@@ -143,17 +146,24 @@ fn seq_suffix(table: Table, k: &[u8]) -> Result<u64> {
 
 /// The last string component of a key.
 fn last_str_suffix(table: Table, k: &[u8], prefix_len: usize) -> Result<String> {
-    let rest = k.get(prefix_len..).ok_or_else(|| corrupt(table, "short key"))?;
+    let rest = k
+        .get(prefix_len..)
+        .ok_or_else(|| corrupt(table, "short key"))?;
     if rest.len() < 2 {
         return Err(corrupt(table, "short key"));
     }
     let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-    let s = rest.get(2..2 + len).ok_or_else(|| corrupt(table, "truncated key"))?;
+    let s = rest
+        .get(2..2 + len)
+        .ok_or_else(|| corrupt(table, "truncated key"))?;
     String::from_utf8(s.to_vec()).map_err(|_| corrupt(table, "key is not UTF-8"))
 }
 
 fn corrupt(table: Table, reason: &str) -> StoreError {
-    StoreError::Corrupt { table: table.name(), reason: reason.to_owned() }
+    StoreError::Corrupt {
+        table: table.name(),
+        reason: reason.to_owned(),
+    }
 }
 
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
@@ -194,7 +204,12 @@ pub fn remove_user(t: &mut Txn<'_>, name: &str) {
 pub fn users(r: &dyn KvRead) -> Result<Vec<(String, UserRecord)>> {
     let rows = r.scan(Table::Users, &KeyRange::prefix(&[]), usize::MAX)?;
     rows.into_iter()
-        .map(|(k, v)| Ok((last_str_suffix(Table::Users, &k, 0)?, dec(Table::Users, &v)?)))
+        .map(|(k, v)| {
+            Ok((
+                last_str_suffix(Table::Users, &k, 0)?,
+                dec(Table::Users, &v)?,
+            ))
+        })
         .collect()
 }
 
@@ -214,7 +229,12 @@ pub fn devices(r: &dyn KvRead, user: &str) -> Result<Vec<(String, DeviceRecord)>
     let prefix = key(&[user]);
     let rows = r.scan(Table::Devices, &KeyRange::prefix(&prefix), usize::MAX)?;
     rows.into_iter()
-        .map(|(k, v)| Ok((last_str_suffix(Table::Devices, &k, prefix.len())?, dec(Table::Devices, &v)?)))
+        .map(|(k, v)| {
+            Ok((
+                last_str_suffix(Table::Devices, &k, prefix.len())?,
+                dec(Table::Devices, &v)?,
+            ))
+        })
         .collect()
 }
 
@@ -242,7 +262,13 @@ pub fn item(r: &dyn KvRead, b: &BookId, guid: &str) -> Result<Option<ItemRecord>
 
 /// Write an item (or tombstone) and move its change-log entry to `rec.seq`.
 /// `old_seq` is the sequence of the record it replaces, if any.
-pub fn put_item(t: &mut Txn<'_>, b: &BookId, guid: &str, old: Option<&ItemRecord>, rec: &ItemRecord) {
+pub fn put_item(
+    t: &mut Txn<'_>,
+    b: &BookId,
+    guid: &str,
+    old: Option<&ItemRecord>,
+    rec: &ItemRecord,
+) {
     if let Some(old) = old {
         t.remove(Table::Changes, key_seq(&[&b.user, &b.store], old.seq));
         if old.deleted {
@@ -250,9 +276,17 @@ pub fn put_item(t: &mut Txn<'_>, b: &BookId, guid: &str, old: Option<&ItemRecord
         }
     }
     t.put(Table::Items, key(&[&b.user, &b.store, guid]), enc(rec));
-    t.put(Table::Changes, key_seq(&[&b.user, &b.store], rec.seq), guid.as_bytes().to_vec());
+    t.put(
+        Table::Changes,
+        key_seq(&[&b.user, &b.store], rec.seq),
+        guid.as_bytes().to_vec(),
+    );
     if rec.deleted {
-        t.put(Table::Tombstones, key_seq(&[&b.user, &b.store], rec.seq), guid.as_bytes().to_vec());
+        t.put(
+            Table::Tombstones,
+            key_seq(&[&b.user, &b.store], rec.seq),
+            guid.as_bytes().to_vec(),
+        );
     }
 }
 
@@ -264,21 +298,36 @@ pub fn purge_item(t: &mut Txn<'_>, b: &BookId, guid: &str, rec: &ItemRecord) {
 }
 
 /// Up to `limit` (seq, guid) changes with seq > `after`, in sequence order.
-pub fn changes_after(r: &dyn KvRead, b: &BookId, after: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+pub fn changes_after(
+    r: &dyn KvRead,
+    b: &BookId,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<(u64, String)>> {
     let prefix = key(&[&b.user, &b.store]);
     let from = key_seq(&[&b.user, &b.store], after);
-    let rows = r.scan(Table::Changes, &KeyRange::prefix_after(&prefix, &from), limit)?;
+    let rows = r.scan(
+        Table::Changes,
+        &KeyRange::prefix_after(&prefix, &from),
+        limit,
+    )?;
     rows.into_iter()
         .map(|(k, v)| {
             let seq = seq_suffix(Table::Changes, &k)?;
-            let guid = String::from_utf8(v).map_err(|_| corrupt(Table::Changes, "guid is not UTF-8"))?;
+            let guid =
+                String::from_utf8(v).map_err(|_| corrupt(Table::Changes, "guid is not UTF-8"))?;
             Ok((seq, guid))
         })
         .collect()
 }
 
 /// Tombstones with seq <= `upto`.
-pub fn tombstones_upto(r: &dyn KvRead, b: &BookId, upto: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+pub fn tombstones_upto(
+    r: &dyn KvRead,
+    b: &BookId,
+    upto: u64,
+    limit: usize,
+) -> Result<Vec<(u64, String)>> {
     let prefix = key(&[&b.user, &b.store]);
     let range = KeyRange {
         start: std::ops::Bound::Included(prefix.clone()),
@@ -288,7 +337,8 @@ pub fn tombstones_upto(r: &dyn KvRead, b: &BookId, upto: u64, limit: usize) -> R
     rows.into_iter()
         .map(|(k, v)| {
             let seq = seq_suffix(Table::Tombstones, &k)?;
-            let guid = String::from_utf8(v).map_err(|_| corrupt(Table::Tombstones, "guid is not UTF-8"))?;
+            let guid = String::from_utf8(v)
+                .map_err(|_| corrupt(Table::Tombstones, "guid is not UTF-8"))?;
             Ok((seq, guid))
         })
         .collect()
@@ -296,7 +346,12 @@ pub fn tombstones_upto(r: &dyn KvRead, b: &BookId, upto: u64, limit: usize) -> R
 
 /// Every item of a book (live and tombstones), `limit` at a time, GUIDs
 /// after `after` (exclusive; "" = from the start). Slow-sync/refresh path only.
-pub fn items_page(r: &dyn KvRead, b: &BookId, after: &str, limit: usize) -> Result<Vec<(String, ItemRecord)>> {
+pub fn items_page(
+    r: &dyn KvRead,
+    b: &BookId,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<(String, ItemRecord)>> {
     let prefix = key(&[&b.user, &b.store]);
     let range = if after.is_empty() {
         KeyRange::prefix(&prefix)
@@ -305,20 +360,31 @@ pub fn items_page(r: &dyn KvRead, b: &BookId, after: &str, limit: usize) -> Resu
     };
     let rows = r.scan(Table::Items, &range, limit)?;
     rows.into_iter()
-        .map(|(k, v)| Ok((last_str_suffix(Table::Items, &k, prefix.len())?, dec(Table::Items, &v)?)))
+        .map(|(k, v)| {
+            Ok((
+                last_str_suffix(Table::Items, &k, prefix.len())?,
+                dec(Table::Items, &v)?,
+            ))
+        })
         .collect()
 }
 
 // ---- maps ------------------------------------------------------------------
 
 pub fn guid_for_luid(r: &dyn KvRead, p: &PeerId, luid: &str) -> Result<Option<String>> {
-    Ok(r.get(Table::Maps, &key(&[&p.user, &p.device, &p.store, MAP_LUID, luid]))?
-        .and_then(|v| String::from_utf8(v).ok()))
+    Ok(r.get(
+        Table::Maps,
+        &key(&[&p.user, &p.device, &p.store, MAP_LUID, luid]),
+    )?
+    .and_then(|v| String::from_utf8(v).ok()))
 }
 
 pub fn luid_for_guid(r: &dyn KvRead, p: &PeerId, guid: &str) -> Result<Option<String>> {
-    Ok(r.get(Table::Maps, &key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]))?
-        .and_then(|v| String::from_utf8(v).ok()))
+    Ok(r.get(
+        Table::Maps,
+        &key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]),
+    )?
+    .and_then(|v| String::from_utf8(v).ok()))
 }
 
 /// Map `luid` ↔ `guid` for this peer, dropping any older mapping of either
@@ -326,25 +392,48 @@ pub fn luid_for_guid(r: &dyn KvRead, p: &PeerId, guid: &str) -> Result<Option<St
 pub fn put_map(t: &mut Txn<'_>, p: &PeerId, luid: &str, guid: &str) -> Result<()> {
     if let Some(old_guid) = guid_for_luid(t, p, luid)? {
         if old_guid != guid {
-            t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_GUID, &old_guid]));
+            t.remove(
+                Table::Maps,
+                key(&[&p.user, &p.device, &p.store, MAP_GUID, &old_guid]),
+            );
         }
     }
     if let Some(old_luid) = luid_for_guid(t, p, guid)? {
         if old_luid != luid {
-            t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_LUID, &old_luid]));
+            t.remove(
+                Table::Maps,
+                key(&[&p.user, &p.device, &p.store, MAP_LUID, &old_luid]),
+            );
         }
     }
-    t.put(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_LUID, luid]), guid.as_bytes().to_vec());
-    t.put(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]), luid.as_bytes().to_vec());
-    t.remove(Table::PendingMaps, key(&[&p.user, &p.device, &p.store, guid]));
+    t.put(
+        Table::Maps,
+        key(&[&p.user, &p.device, &p.store, MAP_LUID, luid]),
+        guid.as_bytes().to_vec(),
+    );
+    t.put(
+        Table::Maps,
+        key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]),
+        luid.as_bytes().to_vec(),
+    );
+    t.remove(
+        Table::PendingMaps,
+        key(&[&p.user, &p.device, &p.store, guid]),
+    );
     Ok(())
 }
 
 pub fn remove_map_by_guid(t: &mut Txn<'_>, p: &PeerId, guid: &str) -> Result<()> {
     if let Some(luid) = luid_for_guid(t, p, guid)? {
-        t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_LUID, &luid]));
+        t.remove(
+            Table::Maps,
+            key(&[&p.user, &p.device, &p.store, MAP_LUID, &luid]),
+        );
     }
-    t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]));
+    t.remove(
+        Table::Maps,
+        key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]),
+    );
     Ok(())
 }
 
@@ -355,7 +444,8 @@ pub fn peer_maps(r: &dyn KvRead, p: &PeerId) -> Result<Vec<(String, String)>> {
     rows.into_iter()
         .map(|(k, v)| {
             let luid = last_str_suffix(Table::Maps, &k, prefix.len())?;
-            let guid = String::from_utf8(v).map_err(|_| corrupt(Table::Maps, "guid is not UTF-8"))?;
+            let guid =
+                String::from_utf8(v).map_err(|_| corrupt(Table::Maps, "guid is not UTF-8"))?;
             Ok((luid, guid))
         })
         .collect()
@@ -363,18 +453,32 @@ pub fn peer_maps(r: &dyn KvRead, p: &PeerId) -> Result<Vec<(String, String)>> {
 
 pub fn clear_peer_maps(t: &mut Txn<'_>, p: &PeerId) -> Result<()> {
     for (luid, guid) in peer_maps(t, p)? {
-        t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_LUID, &luid]));
-        t.remove(Table::Maps, key(&[&p.user, &p.device, &p.store, MAP_GUID, &guid]));
+        t.remove(
+            Table::Maps,
+            key(&[&p.user, &p.device, &p.store, MAP_LUID, &luid]),
+        );
+        t.remove(
+            Table::Maps,
+            key(&[&p.user, &p.device, &p.store, MAP_GUID, &guid]),
+        );
     }
     Ok(())
 }
 
 pub fn put_pending_map(t: &mut Txn<'_>, p: &PeerId, guid: &str) {
-    t.put(Table::PendingMaps, key(&[&p.user, &p.device, &p.store, guid]), Vec::new());
+    t.put(
+        Table::PendingMaps,
+        key(&[&p.user, &p.device, &p.store, guid]),
+        Vec::new(),
+    );
 }
 
 pub fn is_pending_map(r: &dyn KvRead, p: &PeerId, guid: &str) -> Result<bool> {
-    Ok(r.get(Table::PendingMaps, &key(&[&p.user, &p.device, &p.store, guid]))?.is_some())
+    Ok(r.get(
+        Table::PendingMaps,
+        &key(&[&p.user, &p.device, &p.store, guid]),
+    )?
+    .is_some())
 }
 
 // ---- peers -------------------------------------------------------------------
@@ -410,7 +514,10 @@ mod tests {
     use crate::store::{MemoryStore, Store};
 
     fn book() -> BookId {
-        BookId { user: "alice".into(), store: "contacts".into() }
+        BookId {
+            user: "alice".into(),
+            store: "contacts".into(),
+        }
     }
 
     fn rec(seq: u64, deleted: bool) -> ItemRecord {
@@ -434,10 +541,16 @@ mod tests {
         let old = item(&t, &b, "1").unwrap();
         put_item(&mut t, &b, "1", old.as_ref(), &rec(3, false));
         s.commit(&t.into_batch()).unwrap();
-        assert_eq!(changes_after(&s, &b, 0, 10).unwrap(), vec![(2, "2".into()), (3, "1".into())]);
+        assert_eq!(
+            changes_after(&s, &b, 0, 10).unwrap(),
+            vec![(2, "2".into()), (3, "1".into())]
+        );
         assert_eq!(changes_after(&s, &b, 2, 10).unwrap(), vec![(3, "1".into())]);
         // another user's book is not in the range
-        let other = BookId { user: "alicf".into(), store: "contacts".into() };
+        let other = BookId {
+            user: "alicf".into(),
+            store: "contacts".into(),
+        };
         assert!(changes_after(&s, &other, 0, 10).unwrap().is_empty());
     }
 
@@ -449,7 +562,10 @@ mod tests {
         put_item(&mut t, &b, "1", None, &rec(1, false));
         let old = item(&t, &b, "1").unwrap();
         put_item(&mut t, &b, "1", old.as_ref(), &rec(2, true));
-        assert_eq!(tombstones_upto(&t, &b, 5, 10).unwrap(), vec![(2, "1".into())]);
+        assert_eq!(
+            tombstones_upto(&t, &b, 5, 10).unwrap(),
+            vec![(2, "1".into())]
+        );
         assert!(tombstones_upto(&t, &b, 1, 10).unwrap().is_empty());
         let old = item(&t, &b, "1").unwrap().unwrap();
         purge_item(&mut t, &b, "1", &old);
@@ -462,7 +578,11 @@ mod tests {
     #[test]
     fn newest_mapping_wins_both_ways() {
         let s = MemoryStore::new();
-        let p = PeerId { user: "alice".into(), device: "IMEI:1".into(), store: "contacts".into() };
+        let p = PeerId {
+            user: "alice".into(),
+            device: "IMEI:1".into(),
+            store: "contacts".into(),
+        };
         let mut t = Txn::new(&s);
         put_map(&mut t, &p, "L1", "G1").unwrap();
         put_map(&mut t, &p, "L1", "G2").unwrap(); // phone reused LUID L1
@@ -479,13 +599,31 @@ mod tests {
     fn peers_and_devices_list_by_user() {
         let s = MemoryStore::new();
         let mut t = Txn::new(&s);
-        let p = PeerId { user: "alice".into(), device: "d:1".into(), store: "contacts".into() };
-        put_peer_state(&mut t, &p, &PeerState { synced_seq: 7, ..Default::default() });
+        let p = PeerId {
+            user: "alice".into(),
+            device: "d:1".into(),
+            store: "contacts".into(),
+        };
+        put_peer_state(
+            &mut t,
+            &p,
+            &PeerState {
+                synced_seq: 7,
+                ..Default::default()
+            },
+        );
         put_device(&mut t, "alice", "d:1", &DeviceRecord::default());
         put_device(&mut t, "bob", "d:2", &DeviceRecord::default());
         let peers = user_peers(&t, "alice").unwrap();
         assert_eq!(peers.len(), 1);
-        assert_eq!((peers[0].0.as_str(), peers[0].1.as_str(), peers[0].2.synced_seq), ("d:1", "contacts", 7));
+        assert_eq!(
+            (
+                peers[0].0.as_str(),
+                peers[0].1.as_str(),
+                peers[0].2.synced_seq
+            ),
+            ("d:1", "contacts", 7)
+        );
         assert_eq!(devices(&t, "alice").unwrap().len(), 1);
     }
 }

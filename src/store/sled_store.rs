@@ -30,13 +30,18 @@ impl SledStore {
             .path(dir)
             .cache_capacity(cache_capacity_bytes)
             .open()
-            .map_err(|e| StoreError::Backend(format!("cannot open store at {}: {e}", dir.display())))?;
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot open store at {}: {e}", dir.display()))
+            })?;
         Self::from_db(db)
     }
 
     /// A throw-away database (tests).
     pub fn temporary() -> Result<Self> {
-        let db = sled::Config::new().temporary(true).open().map_err(backend)?;
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(backend)?;
         Self::from_db(db)
     }
 
@@ -56,12 +61,24 @@ impl SledStore {
 
 impl KvRead for SledStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree(table).get(key).map_err(backend)?.map(|v| v.to_vec()))
+        Ok(self
+            .tree(table)
+            .get(key)
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
     }
 
-    fn scan(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();
-        for kv in self.tree(table).range::<Vec<u8>, _>((range.start.clone(), range.end.clone())) {
+        for kv in self
+            .tree(table)
+            .range::<Vec<u8>, _>((range.start.clone(), range.end.clone()))
+        {
             if out.len() >= limit {
                 break;
             }
@@ -78,20 +95,21 @@ impl Store for SledStore {
             return Ok(());
         }
         let trees: &[sled::Tree] = &self.trees;
-        let result: std::result::Result<(), TransactionError<StoreError>> = trees.transaction(|txs| {
-            for w in &batch.writes {
-                let tx = &txs[w.table as usize];
-                match &w.value {
-                    Some(v) => {
-                        tx.insert(w.key.as_slice(), v.as_slice())?;
-                    }
-                    None => {
-                        tx.remove(w.key.as_slice())?;
+        let result: std::result::Result<(), TransactionError<StoreError>> =
+            trees.transaction(|txs| {
+                for w in &batch.writes {
+                    let tx = &txs[w.table as usize];
+                    match &w.value {
+                        Some(v) => {
+                            tx.insert(w.key.as_slice(), v.as_slice())?;
+                        }
+                        None => {
+                            tx.remove(w.key.as_slice())?;
+                        }
                     }
                 }
-            }
-            Ok::<(), ConflictableTransactionError<StoreError>>(())
-        });
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            });
         match result {
             Ok(()) => {}
             Err(TransactionError::Abort(e)) => return Err(e),
