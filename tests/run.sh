@@ -59,11 +59,6 @@ fi
 
 command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain (https://rustup.rs)"
 
-# The peers' client script builds its curl-fix shim on first use; keep it in
-# the cargo target dir rather than in the user's ~/.cache.
-TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-export SYNCEVO_PEERS_BUILD=${SYNCEVO_PEERS_BUILD:-$TARGET_DIR/syncevo-peers}
-
 say "cargo test --locked $* (SYNCMLD_SHARED=$SYNCMLD_SHARED${CI:+, CI=$CI})"
 start=$SECONDS
 cargo test --locked "$@"
