@@ -107,7 +107,13 @@ pub async fn serve<H: SyncHandler>(
         tokio::select! {
             () = &mut shutdown => break,
             // Reap finished connection tasks so the set does not grow forever.
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(joined) = conns.join_next(), if !conns.is_empty() => {
+                if let Err(err) = joined
+                    && err.is_panic()
+                {
+                    tracing::error!(%err, "http connection task panicked");
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
                     // SyncML is strict request/response; Nagle only adds latency.
