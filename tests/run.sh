@@ -59,7 +59,7 @@ fi
 
 command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain (https://rustup.rs)"
 
-say "cargo test --locked $* (SYNCMLD_SHARED=$SYNCMLD_SHARED${CI:+, CI=$CI})"
+say "cargo test --locked${*:+ $*} (SYNCMLD_SHARED=$SYNCMLD_SHARED${CI:+, CI=$CI})"
 start=$SECONDS
 cargo test --locked "$@"
 say "tests passed in $((SECONDS - start)) s"
