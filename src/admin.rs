@@ -24,12 +24,22 @@ pub enum AdminError {
 
 /// Names end up in credentials ("user:password") and in store keys.
 pub fn valid_user_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 128 && !name.contains(':') && !name.chars().any(char::is_control)
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.contains(':')
+        && !name.chars().any(char::is_control)
 }
 
 /// Create a user, or with `replace` set its password. Only the
 /// B64(MD5("user:password")) digest is stored.
-pub fn add_user(store: &dyn Store, name: &str, password: &str, restrict_devices: bool, replace: bool, now_ms: u64) -> Result<(), AdminError> {
+pub fn add_user(
+    store: &dyn Store,
+    name: &str,
+    password: &str,
+    restrict_devices: bool,
+    replace: bool,
+    now_ms: u64,
+) -> Result<(), AdminError> {
     if !valid_user_name(name) {
         return Err(AdminError::BadName(name.to_owned()));
     }
@@ -42,7 +52,11 @@ pub fn add_user(store: &dyn Store, name: &str, password: &str, restrict_devices:
     }
     let rec = UserRecord {
         md5_userpass: auth::userpass_digest(name, password),
-        restrict_devices: existing.as_ref().map(|u| u.restrict_devices).unwrap_or(false) || restrict_devices,
+        restrict_devices: existing
+            .as_ref()
+            .map(|u| u.restrict_devices)
+            .unwrap_or(false)
+            || restrict_devices,
         created_ms: existing.map(|u| u.created_ms).unwrap_or(now_ms),
     };
     let mut t = Txn::new(store);
@@ -53,7 +67,12 @@ pub fn add_user(store: &dyn Store, name: &str, password: &str, restrict_devices:
 
 /// Make sure a user exists with this digest (users declared in the config
 /// file for development). Returns whether anything changed.
-pub fn ensure_user(store: &dyn Store, name: &str, digest: &str, now_ms: u64) -> Result<bool, AdminError> {
+pub fn ensure_user(
+    store: &dyn Store,
+    name: &str,
+    digest: &str,
+    now_ms: u64,
+) -> Result<bool, AdminError> {
     if !valid_user_name(name) {
         return Err(AdminError::BadName(name.to_owned()));
     }
@@ -63,7 +82,10 @@ pub fn ensure_user(store: &dyn Store, name: &str, digest: &str, now_ms: u64) -> 
     }
     let rec = UserRecord {
         md5_userpass: digest.to_owned(),
-        restrict_devices: existing.as_ref().map(|u| u.restrict_devices).unwrap_or(false),
+        restrict_devices: existing
+            .as_ref()
+            .map(|u| u.restrict_devices)
+            .unwrap_or(false),
         created_ms: existing.map(|u| u.created_ms).unwrap_or(now_ms),
     };
     let mut t = Txn::new(store);
@@ -78,14 +100,23 @@ pub fn list_users(store: &dyn Store) -> Result<Vec<(String, UserRecord)>, AdminE
 
 /// Register a device for a user, optionally with a shared secret (for the
 /// device-bound and HMAC credentials; only a key derived from it is stored).
-pub fn add_device(store: &dyn Store, user: &str, device: &str, secret: Option<&[u8]>, now_ms: u64) -> Result<(), AdminError> {
+pub fn add_device(
+    store: &dyn Store,
+    user: &str,
+    device: &str,
+    secret: Option<&[u8]>,
+    now_ms: u64,
+) -> Result<(), AdminError> {
     if schema::user(store, user)?.is_none() {
         return Err(AdminError::NoUser(user.to_owned()));
     }
     if device.is_empty() || device.len() > 1024 {
         return Err(AdminError::BadName(device.to_owned()));
     }
-    let mut rec = schema::device(store, user, device)?.unwrap_or(DeviceRecord { first_seen_ms: now_ms, ..DeviceRecord::default() });
+    let mut rec = schema::device(store, user, device)?.unwrap_or(DeviceRecord {
+        first_seen_ms: now_ms,
+        ..DeviceRecord::default()
+    });
     rec.registered = true;
     if let Some(secret) = secret {
         rec.secret_key = Some(auth::device_key(secret, device));
@@ -96,7 +127,10 @@ pub fn add_device(store: &dyn Store, user: &str, device: &str, secret: Option<&[
     Ok(())
 }
 
-pub fn list_devices(store: &dyn Store, user: &str) -> Result<Vec<(String, DeviceRecord)>, AdminError> {
+pub fn list_devices(
+    store: &dyn Store,
+    user: &str,
+) -> Result<Vec<(String, DeviceRecord)>, AdminError> {
     if schema::user(store, user)?.is_none() {
         return Err(AdminError::NoUser(user.to_owned()));
     }
@@ -116,7 +150,10 @@ mod tests {
         assert_eq!(u.md5_userpass, auth::userpass_digest("alice", "secret"));
         let dump = format!("{:?}", s.dump().unwrap());
         assert!(!dump.contains("secret"), "no plaintext password at rest");
-        assert!(matches!(add_user(&s, "alice", "x", false, false, 2), Err(AdminError::UserExists(_))));
+        assert!(matches!(
+            add_user(&s, "alice", "x", false, false, 2),
+            Err(AdminError::UserExists(_))
+        ));
         add_user(&s, "alice", "new", false, true, 3).unwrap();
         assert_eq!(schema::user(&s, "alice").unwrap().unwrap().created_ms, 1);
     }
@@ -124,21 +161,36 @@ mod tests {
     #[test]
     fn rejects_bad_names_and_empty_passwords() {
         let s = MemoryStore::new();
-        assert!(matches!(add_user(&s, "a:b", "x", false, false, 0), Err(AdminError::BadName(_))));
-        assert!(matches!(add_user(&s, "", "x", false, false, 0), Err(AdminError::BadName(_))));
-        assert!(matches!(add_user(&s, "bob", "", false, false, 0), Err(AdminError::EmptyPassword)));
+        assert!(matches!(
+            add_user(&s, "a:b", "x", false, false, 0),
+            Err(AdminError::BadName(_))
+        ));
+        assert!(matches!(
+            add_user(&s, "", "x", false, false, 0),
+            Err(AdminError::BadName(_))
+        ));
+        assert!(matches!(
+            add_user(&s, "bob", "", false, false, 0),
+            Err(AdminError::EmptyPassword)
+        ));
         assert!(list_users(&s).unwrap().is_empty());
     }
 
     #[test]
     fn devices_need_a_user_and_store_a_derived_key() {
         let s = MemoryStore::new();
-        assert!(matches!(add_device(&s, "alice", "IMEI:1", None, 0), Err(AdminError::NoUser(_))));
+        assert!(matches!(
+            add_device(&s, "alice", "IMEI:1", None, 0),
+            Err(AdminError::NoUser(_))
+        ));
         add_user(&s, "alice", "secret", true, false, 0).unwrap();
         add_device(&s, "alice", "IMEI:1", Some(b"shh"), 5).unwrap();
         let devs = list_devices(&s, "alice").unwrap();
         assert_eq!(devs.len(), 1);
         assert!(devs[0].1.registered);
-        assert_eq!(devs[0].1.secret_key.as_deref(), Some(auth::device_key(b"shh", "IMEI:1").as_slice()));
+        assert_eq!(
+            devs[0].1.secret_key.as_deref(),
+            Some(auth::device_key(b"shh", "IMEI:1").as_slice())
+        );
     }
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod contacts;
+pub mod daemon;
 pub mod engine;
 pub mod http;
 pub mod protocol;
