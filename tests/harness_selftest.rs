@@ -194,7 +194,7 @@ fn syncmld_wrapper_lifecycle_with_a_stand_in() {
     }
     // Committed with its exec bit: writing it at run time could hit ETXTBSY
     // when another test thread forks while the file is open for writing.
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/fake-syncmld");
+    let bin = common::manifest_dir().join("tests/common/fake-syncmld");
 
     let opts = ServerOpts {
         binary: bin,

@@ -25,7 +25,17 @@ use std::time::{Duration, Instant};
 pub fn shared_dir() -> PathBuf {
     match std::env::var_os("SYNCMLD_SHARED") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+        _ => manifest_dir().join("../shared"),
+    }
+}
+
+/// The repository root. Prefers the run-time `CARGO_MANIFEST_DIR` (set by
+/// `cargo test`) over the compile-time one, which goes stale when a target
+/// dir is shared between checkouts.
+pub fn manifest_dir() -> PathBuf {
+    match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
     }
 }
 

@@ -727,12 +727,19 @@ impl SyncEvoServer {
             .arg("stop")
             .arg(self.pid.to_string());
         let out = run_with_timeout(cmd, None, Duration::from_secs(30));
-        if !out.status.is_some_and(|s| s.success()) {
+        if out.status.is_some_and(|s| s.success()) {
+            println!(
+                "syncevo-server {} stopped in {:.2} s",
+                self.pid,
+                out.duration.as_secs_f64()
+            );
+        } else {
             eprintln!(
-                "syncevo-server.sh stop {} failed: {}{}",
-                self.pid, out.stdout, out.stderr
+                "syncevo-server.sh stop {} failed ({:?}): {}{}",
+                self.pid, out.status, out.stdout, out.stderr
             );
         }
+        kill_leftovers(self.pid, &self.opts.state_dir);
     }
 
     /// Server-side transcripts, one folder per HTTP session, in order.
@@ -747,6 +754,33 @@ impl SyncEvoServer {
         dirs.sort();
         dirs.iter().map(|d| Transcript::new(d)).collect()
     }
+}
+
+/// Last resort after `syncevo-server.sh stop`: a private dbus-daemon and
+/// syncevo-dbus-server left behind would outlive the test run, so SIGKILL
+/// whatever of the supervisor and its children (recorded by the script in
+/// STATE/child-pids) is still alive.
+fn kill_leftovers(supervisor: u32, state_dir: &Path) {
+    let mut pids = vec![supervisor];
+    if let Ok(text) = std::fs::read_to_string(state_dir.join("child-pids")) {
+        pids.extend(
+            text.split_whitespace()
+                .filter_map(|kv| kv.split_once('=')?.1.parse::<u32>().ok()),
+        );
+    }
+    for pid in pids {
+        // SAFETY: kill(2) with signal 0 only checks for existence.
+        let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+        // Only ours: a reused PID would no longer name a syncevo/dbus process.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let ours = String::from_utf8_lossy(&cmdline).contains("syncevo")
+            || String::from_utf8_lossy(&cmdline).contains(&*state_dir.to_string_lossy());
+        if alive && ours {
+            eprintln!("syncevo-server: killing leftover process {pid}");
+            super::signal_pid(pid, libc::SIGKILL);
+        }
+    }
+    let _ = std::fs::remove_file(format!("/tmp/syncevo-server.pid.{supervisor}"));
 }
 
 impl Drop for SyncEvoServer {
