@@ -4,7 +4,7 @@
 //! Every decision goes through [`resolve`], so the contacts work (field
 //! merge, newer-wins) replaces one function, not the engine.
 //!
-//! Rules (docs/conflicts.md has the user-facing version):
+//! Rules (docs/sync-rules.md has the user-facing version):
 //! * both sides modified → the configured policy: server-wins (419, the
 //!   server version is sent back), client-wins (208), duplicate (209: the
 //!   client version becomes a new item, the server version is sent as Add);

@@ -46,12 +46,10 @@ pub enum Table {
     Maps,
     /// (user, device, store) → [`schema::PeerState`] (anchors, synced seq)
     Peers,
-    /// (user, device, store, guid) → () server Adds awaiting the client's Map
-    PendingMaps,
 }
 
 impl Table {
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 9] = [
         Table::Users,
         Table::Devices,
         Table::Nonces,
@@ -61,7 +59,6 @@ impl Table {
         Table::Tombstones,
         Table::Maps,
         Table::Peers,
-        Table::PendingMaps,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,7 +72,6 @@ impl Table {
             Table::Tombstones => "tombstones",
             Table::Maps => "maps",
             Table::Peers => "peers",
-            Table::PendingMaps => "pending_maps",
         }
     }
 }

@@ -416,10 +416,6 @@ pub fn put_map(t: &mut Txn<'_>, p: &PeerId, luid: &str, guid: &str) -> Result<()
         key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]),
         luid.as_bytes().to_vec(),
     );
-    t.remove(
-        Table::PendingMaps,
-        key(&[&p.user, &p.device, &p.store, guid]),
-    );
     Ok(())
 }
 
@@ -463,22 +459,6 @@ pub fn clear_peer_maps(t: &mut Txn<'_>, p: &PeerId) -> Result<()> {
         );
     }
     Ok(())
-}
-
-pub fn put_pending_map(t: &mut Txn<'_>, p: &PeerId, guid: &str) {
-    t.put(
-        Table::PendingMaps,
-        key(&[&p.user, &p.device, &p.store, guid]),
-        Vec::new(),
-    );
-}
-
-pub fn is_pending_map(r: &dyn KvRead, p: &PeerId, guid: &str) -> Result<bool> {
-    Ok(r.get(
-        Table::PendingMaps,
-        &key(&[&p.user, &p.device, &p.store, guid]),
-    )?
-    .is_some())
 }
 
 // ---- peers -------------------------------------------------------------------
