@@ -347,6 +347,15 @@ impl SyncHandler for SyncService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth;
+    use crate::engine::ConflictPolicy;
+    use crate::engine::server::ServerConfig;
+    use crate::protocol::{
+        Alert, Anchor, Command, Cred, Item, ItemCommand, ItemData, Loc, Meta, Sync, SyncBody,
+        SyncHdr, alert, auth_type,
+    };
+    use crate::store::MemoryStore;
+    use crate::store::schema::{self, BookId};
 
     #[test]
     fn finds_session_param() {
@@ -354,5 +363,125 @@ mod tests {
         assert_eq!(session_param("x=1&sessionid=abc"), Some("abc"));
         assert_eq!(session_param("sessionid="), None);
         assert_eq!(session_param("other=1"), None);
+    }
+
+    fn service() -> (SyncService, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::new());
+        crate::admin::add_user(store.as_ref(), "alice", "secret", false, false, 0).unwrap();
+        let engine = ServerEngine::new(ServerConfig {
+            max_msg_size: 150_000,
+            max_obj_size: 4_000_000,
+            schemes: vec![auth::Scheme::Basic],
+            require_registered_devices: false,
+            store_name: "contacts".into(),
+            contact_uris: vec!["addressbook".into()],
+            conflict_policy: ConflictPolicy::ServerWins,
+        });
+        let limits = ServiceLimits {
+            session_timeout: Duration::from_secs(60),
+            max_sessions: 10,
+            fallback_url: "http://127.0.0.1/sync".into(),
+        };
+        let dyn_store: Arc<dyn Store> = store.clone();
+        (SyncService::new(engine, dyn_store, limits), store)
+    }
+
+    fn header(msg_id: u32, target: &str) -> SyncHdr {
+        SyncHdr {
+            ver_dtd: "1.2".into(),
+            ver_proto: "SyncML/1.2".into(),
+            session_id: "7".into(),
+            msg_id,
+            target: Loc::uri(target),
+            source: Loc { loc_uri: "dev-1".into(), loc_name: Some("alice".into()) },
+            cred: (msg_id == 1).then(|| Cred {
+                meta: Some(Meta::with_type(auth_type::BASIC)),
+                data: auth::basic_credential("alice", "secret"),
+            }),
+            ..SyncHdr::default()
+        }
+    }
+
+    fn post(query: Option<&str>, msg: &SyncMl) -> SyncRequest {
+        SyncRequest {
+            query: query.map(str::to_owned),
+            content_type: Some(mime::SYNCML_XML.into()),
+            body: xml::encode(msg).into(),
+            remote: "127.0.0.1:1".parse().unwrap(),
+        }
+    }
+
+    fn body(reply: &SyncReply) -> SyncMl {
+        match reply {
+            SyncReply::Message { body, .. } => xml::decode(body).unwrap(),
+            other => panic!("not a SyncML reply: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn resent_messages_get_the_cached_reply_and_apply_once() {
+        let (svc, store) = service();
+        let init = SyncMl {
+            header: header(1, "http://127.0.0.1/sync"),
+            body: SyncBody {
+                commands: vec![Command::Alert(Alert {
+                    cmd_id: 1,
+                    data: Some(alert::SLOW_SYNC),
+                    items: vec![Item {
+                        target: Some(Loc::uri("addressbook")),
+                        source: Some(Loc::uri("./c")),
+                        meta: Some(Meta {
+                            anchor: Some(Anchor { last: None, next: "1".into() }),
+                            ..Meta::default()
+                        }),
+                        ..Item::default()
+                    }],
+                    ..Alert::default()
+                })],
+                final_: true,
+            },
+        };
+        let first = svc.process(post(None, &init)).await;
+        // The first message again, to the base URL: same reply, no new session.
+        let again = svc.process(post(None, &init)).await;
+        assert_eq!(first, again);
+        assert_eq!(svc.session_count(), 1);
+        let resp_uri = body(&first).header.resp_uri.unwrap();
+        let query = resp_uri.split_once('?').unwrap().1.to_owned();
+
+        let add = SyncMl {
+            header: header(2, &resp_uri),
+            body: SyncBody {
+                commands: vec![Command::Sync(Sync {
+                    cmd_id: 1,
+                    target: Some(Loc::uri("addressbook")),
+                    source: Some(Loc::uri("./c")),
+                    commands: vec![Command::Add(ItemCommand {
+                        cmd_id: 2,
+                        items: vec![Item {
+                            source: Some(Loc::uri("L1")),
+                            data: Some(ItemData::Text("BEGIN:VCARD\r\nFN:A\r\nEND:VCARD\r\n".into())),
+                            ..Item::default()
+                        }],
+                        ..ItemCommand::default()
+                    })],
+                    ..Sync::default()
+                })],
+                final_: true,
+            },
+        };
+        let r1 = svc.process(post(Some(&query), &add)).await;
+        let snapshot = store.dump().unwrap();
+        let r2 = svc.process(post(Some(&query), &add)).await;
+        assert_eq!(r1, r2, "byte-identical cached reply");
+        assert_eq!(store.dump().unwrap(), snapshot, "the resend changed nothing");
+        let book = BookId { user: "alice".into(), store: "contacts".into() };
+        assert_eq!(schema::items_page(store.as_ref(), &book, "", 10).unwrap().len(), 1);
+
+        // An older MsgID in the session is refused; an unknown session is 404.
+        let old = svc.process(post(Some(&query), &init)).await;
+        assert!(matches!(old, SyncReply::HttpError { status: 400, .. }), "{old:?}");
+        let unknown = svc.process(post(Some("sessionid=nope"), &add)).await;
+        assert!(matches!(unknown, SyncReply::HttpError { status: 404, .. }), "{unknown:?}");
     }
 }
