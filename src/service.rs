@@ -393,7 +393,10 @@ mod tests {
             session_id: "7".into(),
             msg_id,
             target: Loc::uri(target),
-            source: Loc { loc_uri: "dev-1".into(), loc_name: Some("alice".into()) },
+            source: Loc {
+                loc_uri: "dev-1".into(),
+                loc_name: Some("alice".into()),
+            },
             cred: (msg_id == 1).then(|| Cred {
                 meta: Some(Meta::with_type(auth_type::BASIC)),
                 data: auth::basic_credential("alice", "secret"),
@@ -431,7 +434,10 @@ mod tests {
                         target: Some(Loc::uri("addressbook")),
                         source: Some(Loc::uri("./c")),
                         meta: Some(Meta {
-                            anchor: Some(Anchor { last: None, next: "1".into() }),
+                            anchor: Some(Anchor {
+                                last: None,
+                                next: "1".into(),
+                            }),
                             ..Meta::default()
                         }),
                         ..Item::default()
@@ -460,7 +466,9 @@ mod tests {
                         cmd_id: 2,
                         items: vec![Item {
                             source: Some(Loc::uri("L1")),
-                            data: Some(ItemData::Text("BEGIN:VCARD\r\nFN:A\r\nEND:VCARD\r\n".into())),
+                            data: Some(ItemData::Text(
+                                "BEGIN:VCARD\r\nFN:A\r\nEND:VCARD\r\n".into(),
+                            )),
                             ..Item::default()
                         }],
                         ..ItemCommand::default()
@@ -474,14 +482,32 @@ mod tests {
         let snapshot = store.dump().unwrap();
         let r2 = svc.process(post(Some(&query), &add)).await;
         assert_eq!(r1, r2, "byte-identical cached reply");
-        assert_eq!(store.dump().unwrap(), snapshot, "the resend changed nothing");
-        let book = BookId { user: "alice".into(), store: "contacts".into() };
-        assert_eq!(schema::items_page(store.as_ref(), &book, "", 10).unwrap().len(), 1);
+        assert_eq!(
+            store.dump().unwrap(),
+            snapshot,
+            "the resend changed nothing"
+        );
+        let book = BookId {
+            user: "alice".into(),
+            store: "contacts".into(),
+        };
+        assert_eq!(
+            schema::items_page(store.as_ref(), &book, "", 10)
+                .unwrap()
+                .len(),
+            1
+        );
 
         // An older MsgID in the session is refused; an unknown session is 404.
         let old = svc.process(post(Some(&query), &init)).await;
-        assert!(matches!(old, SyncReply::HttpError { status: 400, .. }), "{old:?}");
+        assert!(
+            matches!(old, SyncReply::HttpError { status: 400, .. }),
+            "{old:?}"
+        );
         let unknown = svc.process(post(Some("sessionid=nope"), &add)).await;
-        assert!(matches!(unknown, SyncReply::HttpError { status: 404, .. }), "{unknown:?}");
+        assert!(
+            matches!(unknown, SyncReply::HttpError { status: 404, .. }),
+            "{unknown:?}"
+        );
     }
 }

@@ -328,11 +328,24 @@ fn apply(
         }
     }
     if slow {
-        if target
-            .as_ref()
-            .is_some_and(|(g, rec)| rec.deleted || d.touched.contains(g))
-        {
+        if target.as_ref().is_some_and(|(g, _)| d.touched.contains(g)) {
             target = None;
+        }
+        // An unchanged copy of an item deleted since: in a slow sync the
+        // client can't say it modified it, so the delete stands and goes to
+        // the client. A changed copy is a modification and is kept (below).
+        if d.mode == alert::SLOW_SYNC {
+            if let Some((g, rec)) = &target {
+                if rec.deleted && contacts::same_content(&rec.data, data) {
+                    d.touched.insert(g.clone());
+                    d.force_delete.push(g.clone());
+                    return Ok(if kind == Kind::Add {
+                        StatusCode::ITEM_ADDED
+                    } else {
+                        StatusCode::OK
+                    });
+                }
+            }
         }
         if target.is_none() {
             target = slow_match(d, &book, data, txn)?;
@@ -447,7 +460,9 @@ fn delete(
     let seq = next_seq(txn, &book)?;
     let tombstone = ItemRecord {
         content_type: rec.content_type.clone(),
-        data: String::new(),
+        // The last content stays with the tombstone: a slow sync can then
+        // tell an unchanged copy (the delete stands) from a modified one.
+        data: rec.data.clone(),
         seq,
         origin: device.to_owned(),
         deleted: true,

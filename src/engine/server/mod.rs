@@ -129,6 +129,8 @@ pub(crate) struct DbSession {
     touched: HashSet<String>,
     /// Server items that must go back to the client as Replace (server won).
     force_replace: Vec<String>,
+    /// Deleted items the client still has unchanged: sent a Delete (slow sync).
+    force_delete: Vec<String>,
     /// Change sequence our Sync was computed at.
     snapshot_seq: Option<u64>,
 }
@@ -504,6 +506,7 @@ impl ServerEngine {
             slow_index: None,
             touched: HashSet::new(),
             force_replace: Vec::new(),
+            force_delete: Vec::new(),
             snapshot_seq: None,
         });
         packer::queue_alert(self, s, mode, &source, &target, server_last, server_next);

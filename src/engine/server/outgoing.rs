@@ -73,6 +73,11 @@ pub(super) fn queue_changes(
             }
         }
         alert::SLOW_SYNC => {
+            for guid in d.force_delete.clone() {
+                if let Some(l) = schema::luid_for_guid(txn, &d.peer, &guid)? {
+                    ops.push(op(OpKind::Delete, &guid, Some(l)));
+                }
+            }
             for guid in d.force_replace.clone() {
                 if let Some(l) = schema::luid_for_guid(txn, &d.peer, &guid)? {
                     ops.push(op(OpKind::Replace, &guid, Some(l)));
@@ -107,7 +112,7 @@ pub(super) fn queue_changes(
                 schema::put_book_meta(txn, &book, &meta);
                 let tomb = ItemRecord {
                     content_type: rec.content_type.clone(),
-                    data: String::new(),
+                    data: rec.data.clone(),
                     seq: meta.seq,
                     origin: device.clone(),
                     deleted: true,

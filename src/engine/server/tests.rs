@@ -206,6 +206,12 @@ impl Client {
 
     /// Run one whole session with the requested mode.
     fn sync(&mut self, srv: &mut Server, mode: u16) -> Seen {
+        self.sync_until(srv, mode, false)
+    }
+
+    /// A session; with `abort` the client vanishes after sending its
+    /// changes (never reads the server's, never completes).
+    fn sync_until(&mut self, srv: &mut Server, mode: u16, abort: bool) -> Seen {
         self.session_id += 1;
         let mut seen = Seen::default();
         let next_anchor = format!("A{}-{}", self.device, self.session_id);
@@ -322,6 +328,13 @@ impl Client {
             },
         );
         seen.messages += 1;
+        if abort {
+            if effective == alert::REFRESH_FROM_SERVER {
+                // The client had wiped its book: it must start over.
+                self.anchor = None;
+            }
+            return seen;
+        }
         session = out.next.take();
         reply = out.reply;
         seen.hdr_statuses.push(hdr_status(&reply));
@@ -1039,4 +1052,165 @@ fn a_new_device_of_the_same_user_gets_its_own_anchors_and_map() {
             .client_anchor
     );
     assert_eq!(schema::peer_maps(&srv.store, &pb).unwrap().len(), 1);
+}
+
+mod convergence {
+    //! Property: after any interleaving of local edits and syncs on three
+    //! devices, a final round of two-way syncs leaves every device with
+    //! exactly the server's book, under every conflict policy.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Add {
+            dev: usize,
+            tel: u16,
+        },
+        Modify {
+            dev: usize,
+            pick: usize,
+            tel: u16,
+        },
+        Delete {
+            dev: usize,
+            pick: usize,
+        },
+        Sync {
+            dev: usize,
+            slow: bool,
+        },
+        /// The device disappears in the middle of a session.
+        Abort {
+            dev: usize,
+        },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..3usize, any::<u16>()).prop_map(|(dev, tel)| Step::Add { dev, tel }),
+            (0..3usize, any::<usize>(), any::<u16>()).prop_map(|(dev, pick, tel)| Step::Modify {
+                dev,
+                pick,
+                tel
+            }),
+            (0..3usize, any::<usize>()).prop_map(|(dev, pick)| Step::Delete { dev, pick }),
+            (0..3usize, proptest::bool::weighted(0.1))
+                .prop_map(|(dev, slow)| Step::Sync { dev, slow }),
+            (0..3usize).prop_map(|dev| Step::Abort { dev }),
+        ]
+    }
+
+    fn policy() -> impl Strategy<Value = ConflictPolicy> {
+        prop_oneof![
+            Just(ConflictPolicy::ServerWins),
+            Just(ConflictPolicy::ClientWins),
+            Just(ConflictPolicy::Duplicate)
+        ]
+    }
+
+    proptest! {
+        // PROPTEST_CASES=5000 for a longer hunt; 48 keeps the default run quick.
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+            ..ProptestConfig::default()
+        })]
+        #[test]
+        fn devices_converge(policy in policy(), steps in proptest::collection::vec(step(), 1..40)) {
+            let mut srv = Server::new(policy);
+            let mut devs: Vec<Client> = (0..3).map(|i| Client::new(&format!("dev-{i}"))).collect();
+            for d in devs.iter_mut() {
+                d.sync(&mut srv, alert::SLOW_SYNC);
+            }
+            let mut n = 0;
+            for s in steps {
+                match s {
+                    Step::Add { dev, tel } => {
+                        n += 1;
+                        devs[dev].add(&vcard(&format!("P{n}"), &tel.to_string()));
+                    }
+                    Step::Modify { dev, pick, tel } => {
+                        let keys: Vec<String> = devs[dev].book.keys().cloned().collect();
+                        if !keys.is_empty() {
+                            let luid = keys[pick % keys.len()].clone();
+                            let name = devs[dev].book[&luid].lines().find_map(|l| l.strip_prefix("FN:")).unwrap_or("X").to_owned();
+                            devs[dev].modify(&luid, &vcard(&name, &format!("m{tel}")));
+                        }
+                    }
+                    Step::Delete { dev, pick } => {
+                        let keys: Vec<String> = devs[dev].book.keys().cloned().collect();
+                        if !keys.is_empty() {
+                            let luid = keys[pick % keys.len()].clone();
+                            devs[dev].delete(&luid);
+                        }
+                    }
+                    Step::Sync { dev, slow } => {
+                        let mode = if slow { alert::SLOW_SYNC } else { alert::TWO_WAY };
+                        devs[dev].sync(&mut srv, mode);
+                    }
+                    Step::Abort { dev } => {
+                        devs[dev].sync_until(&mut srv, alert::TWO_WAY, true);
+                    }
+                }
+            }
+            // Two rounds: the first delivers everything to the server, the
+            // second brings every device up to date.
+            for _ in 0..2 {
+                for d in devs.iter_mut() {
+                    d.sync(&mut srv, alert::TWO_WAY);
+                }
+            }
+            let server = values(&srv.book());
+            for d in &devs {
+                prop_assert_eq!(&values(&d.book), &server, "{} diverged ({:?})", d.device, policy);
+            }
+            // Every contact was created once; only the duplicate policy may
+            // turn one into two.
+            if policy != ConflictPolicy::Duplicate {
+                let mut names: Vec<&str> = server.iter().filter_map(|c| c.lines().find_map(|l| l.strip_prefix("FN:"))).collect();
+                let all = names.len();
+                names.dedup();
+                prop_assert_eq!(names.len(), all, "duplicate contacts: {:?}", server);
+            }
+        }
+    }
+}
+
+/// Found by `convergence::devices_converge`: a device whose session broke
+/// after it sent an Add, then slow-synced after another device deleted that
+/// contact, got a second copy created (the mapped tombstone was ignored).
+/// Now an unchanged copy of a deleted item lets the delete stand, and a
+/// changed copy re-creates the same GUID.
+#[test]
+fn regression_slow_sync_of_a_deleted_item_does_not_duplicate() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let mut devs: Vec<Client> = (0..3).map(|i| Client::new(&format!("dev-{i}"))).collect();
+    for d in devs.iter_mut() {
+        d.sync(&mut srv, alert::SLOW_SYNC);
+    }
+    devs[0].add(&vcard("P1", "0"));
+    devs[0].sync_until(&mut srv, alert::TWO_WAY, true);
+    devs[2].sync(&mut srv, alert::TWO_WAY);
+    devs[1].sync(&mut srv, alert::TWO_WAY);
+    let l2 = devs[2].luid_of("P1");
+    devs[2].delete(&l2);
+    devs[2].sync_until(&mut srv, alert::TWO_WAY, true);
+    let l1 = devs[1].luid_of("P1");
+    devs[1].modify(&l1, &vcard("P1", "m0"));
+    let seen = devs[0].sync(&mut srv, alert::SLOW_SYNC);
+    assert_eq!(
+        seen.server_deletes, 1,
+        "the unchanged copy is deleted on the device"
+    );
+    for _ in 0..2 {
+        for d in devs.iter_mut() {
+            d.sync(&mut srv, alert::TWO_WAY);
+        }
+    }
+    // dev1's modification beats the delete: exactly one P1, everywhere.
+    assert_eq!(values(&srv.book()), vec![vcard("P1", "m0")]);
+    for d in &devs {
+        assert_eq!(values(&d.book), vec![vcard("P1", "m0")], "{}", d.device);
+    }
 }
