@@ -17,6 +17,7 @@
 pub mod anchor;
 pub mod conflict;
 pub mod devinf;
+pub(crate) mod outbox;
 pub mod server;
 
 pub use conflict::ConflictPolicy;

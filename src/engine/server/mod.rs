@@ -23,7 +23,7 @@ mod header;
 mod outgoing;
 mod packer;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 
 use crate::auth::Scheme;
 use crate::engine::{ConflictPolicy, EngineError, Env};
@@ -101,10 +101,8 @@ pub struct ServerSession {
     /// The client sent its DevInf in this session (else we Get it).
     got_devinf: bool,
     dbs: Vec<DbSession>,
-    outbox: VecDeque<packer::Out>,
+    outbox: crate::engine::outbox::Outbox,
     owe_final: bool,
-    /// Our commands awaiting the client's Status: (MsgID, CmdID) → what.
-    sent: HashMap<(u32, u32), packer::Sent>,
     incoming_chunk: Option<changes::IncomingChunk>,
     started_ms: u64,
     report: Report,
@@ -319,9 +317,8 @@ impl ServerEngine {
             caps: None,
             got_devinf: false,
             dbs: Vec::new(),
-            outbox: VecDeque::new(),
+            outbox: Default::default(),
             owe_final: false,
-            sent: HashMap::new(),
             incoming_chunk: None,
             started_ms: env.now_ms,
             report: Report {

@@ -12,8 +12,8 @@ use crate::protocol::alert;
 use crate::store::Txn;
 use crate::store::schema::{self, ItemRecord, PeerState};
 
-use super::packer::{OpKind, Out, PendingOp};
 use super::{ServerEngine, ServerSession};
+use crate::engine::outbox::{OpKind, Out, PendingOp};
 
 const PAGE: usize = 1000;
 
@@ -127,11 +127,11 @@ pub(super) fn queue_changes(
     }
     d.snapshot_seq = Some(schema::book_meta(txn, &book)?.seq);
     let n = u32::try_from(ops.len()).unwrap_or(u32::MAX);
-    s.outbox.push_back(Out::SyncStart {
+    s.outbox.queue.push_back(Out::SyncStart {
         db: i,
         number_of_changes: n,
     });
-    s.outbox.extend(ops.into_iter().map(Out::Op));
+    s.outbox.queue.extend(ops.into_iter().map(Out::Op));
     Ok(())
 }
 
