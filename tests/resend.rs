@@ -1,0 +1,214 @@
+//! Resends against the real daemon over HTTP. SyncEvolution resends a
+//! message when the reply does not come in time (RetryInterval), so a
+//! message that arrives twice must get the reply of its first arrival,
+//! byte for byte, and must not be applied twice.
+//!
+//! Sessions live in the daemon's memory, so the store is compared through
+//! copies read while the daemon is idle (`live_store_snapshot`), and each
+//! test ends with a snapshot of the stopped daemon's store.
+
+mod common;
+
+use common::http::post;
+use common::server::{ServerOpts, SyncmldServer};
+use common::store::{
+    Snapshot, assert_same_store, live_items, live_store_snapshot, rows, store_snapshot,
+};
+use common::syncml::{AddItem, Client, Exchange, SYNCML_XML, add, sync_cmd, vcard};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "secret";
+const DEVICE: &str = "resend-device";
+
+fn start() -> (SyncmldServer, Client) {
+    let server = SyncmldServer::start(ServerOpts::default().user(USER, PASSWORD));
+    let client = Client::new(&server.url(), DEVICE, USER, PASSWORD);
+    (server, client)
+}
+
+/// Package 3 of a slow sync: one Add, Final. Returns the exchange.
+fn send_one_add(client: &mut Client, luid: &str, name: &str) -> Exchange {
+    let msg = client.message(
+        None,
+        vec![sync_cmd(vec![add(AddItem::vcard(luid, &vcard(name)))])],
+        true,
+    );
+    let ex = client.send(&msg);
+    ex.expect("SyncHdr", 0, 200);
+    ex.expect("Add", 2, 201);
+    ex
+}
+
+/// POST `original.request` again to `url` and check the reply is the
+/// original reply, byte for byte.
+#[track_caller]
+fn resend_expecting_cached(client: &Client, url: &str, original: &Exchange) -> Exchange {
+    let again = client.send_bytes(url, original.request.clone());
+    if again.http.body != original.http.body {
+        panic!(
+            "the resend got a different reply.\n--- first reply\n{}\n--- reply to the resend\n{}",
+            original.xml(),
+            again.xml()
+        );
+    }
+    again
+}
+
+/// Stop the daemon; the store must hold exactly one live contact, one
+/// change and book counters that say one item was ever written.
+fn expect_exactly_one_item(server: &mut SyncmldServer) -> Snapshot {
+    server.stop();
+    let snap = store_snapshot(server.data_dir());
+    let items = live_items(&snap, USER);
+    assert_eq!(items.len(), 1, "expected one contact, found {items:#?}");
+    assert_eq!(
+        rows(&snap, "items").len(),
+        1,
+        "an item row besides the contact (a tombstone?)"
+    );
+    assert_eq!(
+        rows(&snap, "changes").len(),
+        1,
+        "more than one change was recorded"
+    );
+    let book = syncmld::store::schema::BookMeta { seq: 1, guid: 1 };
+    let (_, raw) = rows(&snap, "books")[0];
+    let meta: syncmld::store::schema::BookMeta = postcard::from_bytes(raw).unwrap();
+    assert_eq!(
+        meta, book,
+        "book counters: the item was written more than once"
+    );
+    snap
+}
+
+#[test]
+fn resent_sync_message_gets_cached_reply_and_is_not_applied_twice() {
+    let (mut server, mut client) = start();
+    client.start_slow_sync("A1", true);
+    let first = send_one_add(&mut client, "luid-1", "Only Once");
+    let after_first = live_store_snapshot(server.data_dir());
+    assert_eq!(live_items(&after_first, USER).len(), 1);
+
+    // The same bytes to the same session URL, twice.
+    for _ in 0..2 {
+        resend_expecting_cached(&client, &first.url, &first);
+        let now = live_store_snapshot(server.data_dir());
+        assert_same_store(&after_first, &now, "resent Sync message");
+    }
+
+    // The session goes on from where the first send left it.
+    let msg = client.message(None, Vec::new(), true);
+    let ex = client.send(&msg);
+    ex.expect("SyncHdr", 0, 200);
+    assert!(ex.reply.body.final_, "package 6 not final:\n{}", ex.xml());
+    let done = live_store_snapshot(server.data_dir());
+    let stopped = expect_exactly_one_item(&mut server);
+    assert_same_store(&done, &stopped, "live copy vs stopped store");
+}
+
+#[test]
+fn resent_first_message_gets_cached_reply() {
+    let (mut server, mut client) = start();
+    let first = client.start_slow_sync("A1", true);
+    assert_eq!(
+        first.url, client.url,
+        "the first message goes to the base URL"
+    );
+    // Authentication wrote a nonce and the device record.
+    let after_first = live_store_snapshot(server.data_dir());
+
+    // Re-POSTed to the base URL (no sessionid), same SessionID and MsgID.
+    let again = resend_expecting_cached(&client, &client.url, &first);
+    assert_eq!(
+        again.reply.header.resp_uri, first.reply.header.resp_uri,
+        "the resend must stay in the same session"
+    );
+    let now = live_store_snapshot(server.data_dir());
+    assert_same_store(&after_first, &now, "resent first message");
+
+    // The session continues at the RespURI of the (one) reply.
+    send_one_add(&mut client, "luid-1", "First Message Resent");
+    let msg = client.message(None, Vec::new(), true);
+    client.send(&msg).expect("SyncHdr", 0, 200);
+    expect_exactly_one_item(&mut server);
+}
+
+#[test]
+fn message_id_going_backwards_is_http_400() {
+    let (mut server, mut client) = start();
+    let pkg1 = client.start_slow_sync("A1", true);
+    let url = client.target_url();
+    send_one_add(&mut client, "luid-1", "Forward Only");
+    let before = live_store_snapshot(server.data_dir());
+
+    // A new Sync with MsgID 1 (lower than the last, 2) to the session URL.
+    let mut stale = client.clone();
+    stale.next_msg_id = 1;
+    let msg = stale.message(
+        None,
+        vec![sync_cmd(vec![add(AddItem::vcard(
+            "luid-2",
+            &vcard("Backwards"),
+        ))])],
+        true,
+    );
+    let reply = post(&url, Some(SYNCML_XML), &syncmld::wire::xml::encode(&msg));
+    assert_eq!(
+        reply.status,
+        400,
+        "MsgID 1 after MsgID 2: HTTP {} (expected 400); body:\n{}",
+        reply.status,
+        reply.text()
+    );
+    // The very bytes of message 1, resent to the session URL after
+    // message 2: also older than the last message, so also 400.
+    let reply = post(&url, Some(SYNCML_XML), &pkg1.request);
+    assert_eq!(
+        reply.status,
+        400,
+        "message 1 resent after message 2: HTTP {}; body:\n{}",
+        reply.status,
+        reply.text()
+    );
+    let after = live_store_snapshot(server.data_dir());
+    assert_same_store(&before, &after, "MsgID going backwards");
+
+    // The session is not disturbed: package 5 completes it.
+    let msg = client.message(None, Vec::new(), true);
+    let ex = client.send(&msg);
+    ex.expect("SyncHdr", 0, 200);
+    assert!(ex.reply.body.final_, "package 6 not final:\n{}", ex.xml());
+    expect_exactly_one_item(&mut server);
+}
+
+#[test]
+fn resent_last_message_after_completion_gets_cached_reply() {
+    let (mut server, mut client) = start();
+    client.start_slow_sync("A1", true);
+    send_one_add(&mut client, "luid-1", "Completed");
+    let msg = client.message(None, Vec::new(), true);
+    let last = client.send(&msg);
+    last.expect("SyncHdr", 0, 200);
+    let done = live_store_snapshot(server.data_dir());
+
+    // The reply to the last message got lost: the client resends it.
+    resend_expecting_cached(&client, &last.url, &last);
+    // A new message to the finished session is refused.
+    let msg = client.message(None, Vec::new(), true);
+    let reply = post(
+        &last.url,
+        Some(SYNCML_XML),
+        &syncmld::wire::xml::encode(&msg),
+    );
+    assert_eq!(
+        reply.status,
+        404,
+        "new message to a finished session: HTTP {}; body:\n{}",
+        reply.status,
+        reply.text()
+    );
+    let now = live_store_snapshot(server.data_dir());
+    assert_same_store(&done, &now, "resend after completion");
+    let stopped = expect_exactly_one_item(&mut server);
+    assert_same_store(&done, &stopped, "live copy vs stopped store");
+}
