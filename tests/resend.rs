@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::http::post;
+use common::http::{Framing, post, request_bytes, send_and_hang_up};
 use common::server::{ServerOpts, SyncmldServer};
 use common::store::{
     Snapshot, assert_same_store, live_items, live_store_snapshot, rows, store_snapshot,
@@ -211,4 +211,54 @@ fn resent_last_message_after_completion_gets_cached_reply() {
     assert_same_store(&done, &now, "resend after completion");
     let stopped = expect_exactly_one_item(&mut server);
     assert_same_store(&done, &stopped, "live copy vs stopped store");
+}
+
+/// Bug: a client that gave up waiting while the daemon processed its
+/// message lost its session. Hyper drops the handler's future when the
+/// connection closes; the engine's blocking task still committed the
+/// message, but the future had already taken the session out of its slot
+/// and never put the result back, so the client's resend got HTTP 404
+/// "session already finished" instead of the reply (and the sync failed).
+/// A message that was received must be processed to the end, and its
+/// resend answered from the cache.
+#[test]
+fn session_lost_when_client_hangs_up_mid_request() {
+    let (mut server, mut client) = start();
+    client.start_slow_sync("A1", true);
+    // Big enough that processing takes a while (a few hundred ms in a
+    // debug build), so the hang-up lands while the engine runs.
+    const N: usize = 3000;
+    let cards: Vec<(String, String)> = (0..N)
+        .map(|i| (format!("luid-{i}"), vcard(&format!("Person {i}"))))
+        .collect();
+    let ops = cards
+        .iter()
+        .map(|(luid, card)| add(AddItem::vcard(luid, card)))
+        .collect();
+    let msg = client.message(None, vec![sync_cmd(ops)], true);
+    let body = syncmld::wire::xml::encode(&msg);
+    let url = client.target_url();
+    let request = request_bytes(&url, Some(SYNCML_XML), &body, Framing::ContentLength);
+    let read_all = send_and_hang_up(&url, &request, std::time::Duration::from_millis(50));
+    if !read_all {
+        eprintln!("note: could not watch the server read the request (no /proc/net/tcp?)");
+    }
+
+    // The client resends the same message to the same session URL.
+    let again = client.send_bytes(&url, body);
+    again.expect("SyncHdr", 0, 200);
+    again.expect("Sync", 1, 200);
+    let added = common::syncml::statuses(&again.reply)
+        .filter(|s| s.cmd == "Add" && s.data.0 == 201)
+        .count();
+    assert_eq!(added, N, "Adds answered 201 in the reply:\n{}", again.xml());
+
+    server.stop();
+    let snap = store_snapshot(server.data_dir());
+    assert_eq!(
+        live_items(&snap, USER).len(),
+        N,
+        "every contact exactly once"
+    );
+    assert_eq!(rows(&snap, "changes").len(), N, "changes recorded");
 }

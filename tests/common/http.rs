@@ -53,6 +53,17 @@ pub fn post_framed(
     body: &[u8],
     framing: Framing,
 ) -> HttpReply {
+    let (addr, _) = split_url(url);
+    exchange(addr, &request_bytes(url, content_type, body, framing))
+}
+
+/// The bytes of a POST request (with `Connection: close`).
+pub fn request_bytes(
+    url: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    framing: Framing,
+) -> Vec<u8> {
     let (addr, target) = split_url(url);
     let mut head = format!("POST {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(ct) = content_type {
@@ -76,7 +87,7 @@ pub fn post_framed(
             request.extend_from_slice(b"0\r\n\r\n");
         }
     }
-    exchange(addr, &request)
+    request
 }
 
 /// Send `request` and read the response until the server closes.
@@ -196,5 +207,55 @@ fn parse(raw: &[u8]) -> Option<HttpReply> {
         status,
         headers,
         body,
+    })
+}
+
+/// Send `request` on a new connection, wait until the server has read all
+/// of it, then close the connection without reading the answer: a client
+/// that gave up waiting (SyncEvolution does after its RetryInterval, then
+/// resends). Returns whether the server was seen to read everything.
+///
+/// "Read everything" is the server-side socket's receive queue in
+/// `/proc/net/tcp` being empty (Linux; loopback IPv4 only). Without that
+/// file it waits `fallback` instead.
+pub fn send_and_hang_up(url: &str, request: &[u8], fallback: Duration) -> bool {
+    let (addr, _) = split_url(url);
+    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    stream.write_all(request).unwrap();
+    let client_port = stream.local_addr().unwrap().port();
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    let mut seen = false;
+    while std::time::Instant::now() < deadline {
+        match server_rx_queue(addr.port(), client_port) {
+            Some(0) => {
+                seen = true;
+                break;
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(1)),
+            None => {
+                std::thread::sleep(fallback);
+                break;
+            }
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    seen
+}
+
+/// Bytes the server side of the loopback connection (server port ← client
+/// port) has received but not read yet, from `/proc/net/tcp`.
+fn server_rx_queue(server_port: u16, client_port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{server_port:04X}");
+    let remote = format!("0100007F:{client_port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() > 4 && f[1] == local && f[2] == remote {
+            let rx = f[4].split(':').nth(1)?;
+            u64::from_str_radix(rx, 16).ok()
+        } else {
+            None
+        }
     })
 }

@@ -271,10 +271,10 @@ impl Client {
         assert_eq!(
             http.status,
             200,
-            "POST {url}: HTTP {} (expected 200); body:\n{}\nrequest:\n{}",
+            "POST {url}: HTTP {} (expected 200); body:\n{}\nrequest (first 4000 bytes):\n{}",
             http.status,
             http.text(),
-            String::from_utf8_lossy(&request)
+            String::from_utf8_lossy(&request[..request.len().min(4000)])
         );
         assert_eq!(
             http.header("content-type"),
