@@ -47,8 +47,8 @@ fn resend_expecting_cached(client: &Client, url: &str, original: &Exchange) -> E
     if again.http.body != original.http.body {
         panic!(
             "the resend got a different reply.\n--- first reply\n{}\n--- reply to the resend\n{}",
-            original.xml(),
-            again.xml()
+            clip(&original.xml()),
+            clip(&again.xml())
         );
     }
     again
@@ -225,18 +225,7 @@ fn resent_last_message_after_completion_gets_cached_reply() {
 fn session_lost_when_client_hangs_up_mid_request() {
     let (mut server, mut client) = start();
     client.start_slow_sync("A1", true);
-    // Big enough that processing takes a while (a few hundred ms in a
-    // debug build), so the hang-up lands while the engine runs.
-    const N: usize = 3000;
-    let cards: Vec<(String, String)> = (0..N)
-        .map(|i| (format!("luid-{i}"), vcard(&format!("Person {i}"))))
-        .collect();
-    let ops = cards
-        .iter()
-        .map(|(luid, card)| add(AddItem::vcard(luid, card)))
-        .collect();
-    let msg = client.message(None, vec![sync_cmd(ops)], true);
-    let body = syncmld::wire::xml::encode(&msg);
+    let body = big_sync_message(&client);
     let url = client.target_url();
     let request = request_bytes(&url, Some(SYNCML_XML), &body, Framing::ContentLength);
     let read_all = send_and_hang_up(&url, &request, std::time::Duration::from_millis(50));
@@ -251,8 +240,33 @@ fn session_lost_when_client_hangs_up_mid_request() {
     let added = common::syncml::statuses(&again.reply)
         .filter(|s| s.cmd == "Add" && s.data.0 == 201)
         .count();
-    assert_eq!(added, N, "Adds answered 201 in the reply:\n{}", again.xml());
+    assert_eq!(
+        added,
+        N,
+        "Adds answered 201 in the reply:\n{}",
+        clip(&again.xml())
+    );
+    expect_n_items(&mut server);
+}
 
+/// Contacts in [`big_sync_message`]: enough that processing takes a while
+/// (a few hundred ms in a debug build).
+const N: usize = 3000;
+
+/// Package 3 with [`N`] Adds, Final, encoded.
+fn big_sync_message(client: &Client) -> Vec<u8> {
+    let cards: Vec<(String, String)> = (0..N)
+        .map(|i| (format!("luid-{i}"), vcard(&format!("Person {i}"))))
+        .collect();
+    let ops = cards
+        .iter()
+        .map(|(luid, card)| add(AddItem::vcard(luid, card)))
+        .collect();
+    syncmld::wire::xml::encode(&client.message(None, vec![sync_cmd(ops)], true))
+}
+
+/// Stop the daemon: the store holds the [`N`] contacts, each once.
+fn expect_n_items(server: &mut SyncmldServer) {
     server.stop();
     let snap = store_snapshot(server.data_dir());
     assert_eq!(
@@ -261,4 +275,39 @@ fn session_lost_when_client_hangs_up_mid_request() {
         "every contact exactly once"
     );
     assert_eq!(rows(&snap, "changes").len(), N, "changes recorded");
+}
+
+/// The first 4000 characters, for failure messages about big replies.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(4000) {
+        Some((i, _)) => format!("{}... [{} bytes in all]", &text[..i], text.len()),
+        None => text.to_owned(),
+    }
+}
+
+/// A resend that arrives while the first copy is still being processed
+/// waits for it and gets the same reply; the message is applied once.
+#[test]
+fn resend_during_processing_gets_the_same_reply() {
+    let (mut server, mut client) = start();
+    client.start_slow_sync("A1", true);
+    let body = big_sync_message(&client);
+    let url = client.target_url();
+    let first = {
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        std::thread::spawn(move || client.send_bytes(&url, body))
+    };
+    // Give the first copy a head start (either order must work anyway).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let second = client.send_bytes(&url, body);
+    let first = first.join().expect("first send panicked");
+    first.expect("SyncHdr", 0, 200);
+    if first.http.body != second.http.body {
+        panic!(
+            "two copies of one message got different replies.\n--- first\n{}\n--- second\n{}",
+            clip(&first.xml()),
+            clip(&second.xml())
+        );
+    }
+    expect_n_items(&mut server);
 }
