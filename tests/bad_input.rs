@@ -24,8 +24,8 @@ mod common;
 use common::http::{Framing, HttpReply, post, post_framed};
 use common::server::{ServerOpts, SyncmldServer};
 use common::store::{
-    Snapshot, assert_same_store, device_record, live_items, live_store_snapshot, store_snapshot,
-    without,
+    Snapshot, assert_same_store, device_record, live_items, live_store_snapshot, rows,
+    store_snapshot, without,
 };
 use common::syncml::{AddItem, Client, Exchange, SYNCML_XML, add, sync_alert, sync_cmd, vcard};
 
@@ -360,12 +360,14 @@ fn wrong_password_gets_401_with_chal() {
     let after = stop_and_snapshot(&mut server);
     // A failed attempt issues a fresh nonce for the device (the Chal's
     // NextNonce, kept per device because clients retry in a new session):
-    // that is the protocol, so the nonces table is not compared.
+    // that is the protocol, so the nonces table is not compared; the one
+    // nonce that changed must be the one in the Chal.
     assert_same_store(
         &without(&before, &["nonces"]),
         &without(&after, &["nonces"]),
         "wrong password",
     );
+    expect_nonce_is_chal(&after, &ex);
 }
 
 #[test]
@@ -382,6 +384,46 @@ fn missing_credentials_get_407_with_chal() {
         &without(&after, &["nonces"]),
         "no credentials",
     );
+    expect_nonce_is_chal(&after, &ex);
+}
+
+/// The nonces table holds one nonce, alice's for [`DEVICE`], and it is the
+/// NextNonce of the Chal in `ex`.
+#[track_caller]
+fn expect_nonce_is_chal(after: &Snapshot, ex: &Exchange) {
+    let chal = ex.status("SyncHdr", 0).chal.as_ref().expect("Chal");
+    let wire = chal.meta.next_nonce.as_deref().expect("NextNonce");
+    let sent = syncmld::auth::decode_nonce(wire).expect("NextNonce is Base64");
+    let nonces = rows(after, "nonces");
+    let mut key = Vec::new();
+    for part in [USER, DEVICE] {
+        key.extend_from_slice(&(part.len() as u16).to_be_bytes());
+        key.extend_from_slice(part.as_bytes());
+    }
+    assert_eq!(
+        nonces,
+        [(key.as_slice(), sent.as_slice())],
+        "stored nonces vs the Chal's NextNonce {wire}"
+    );
+}
+
+#[test]
+fn failed_authentication_for_unknown_users_writes_nothing() {
+    let (mut server, mut client) = seeded("");
+    let before = snapshot_and_restart(&mut server, &mut client);
+    // Nonces are only kept for users that exist, so made-up names can't
+    // grow the store: here even the nonces table must stay as it was.
+    client.user = "mallory".into();
+    let ex = first_message(&mut client, None);
+    expect_refused(&ex, 407);
+    expect_md5_chal(&ex);
+    client.new_session("102");
+    let cred = Some(client.cred());
+    let ex = first_message(&mut client, cred);
+    expect_refused(&ex, 401);
+    expect_md5_chal(&ex);
+    let after = stop_and_snapshot(&mut server);
+    assert_same_store(&before, &after, "authentication as an unknown user");
 }
 
 /// The SyncHdr Status carries a Chal for md5 (the default first scheme)
