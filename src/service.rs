@@ -9,6 +9,12 @@
 //! **Invariant:** two messages touching one user's books never run at the
 //! same time (per-user lock), so the engine's read-modify-write of the change
 //! sequence needs no store-level conflict handling.
+//!
+//! **Invariant:** a message, once received, is processed to the end on its
+//! own task, even if the client hangs up or the request deadline expires
+//! (hyper then drops the handler's future). Otherwise a message could be
+//! committed while its session and cached reply were lost, and the client's
+//! resend would find no session.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,6 +62,10 @@ struct Tables {
 }
 
 pub struct SyncService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     engine: ServerEngine,
     store: Arc<dyn Store>,
     limits: ServiceLimits,
@@ -65,22 +75,30 @@ pub struct SyncService {
 impl SyncService {
     pub fn new(engine: ServerEngine, store: Arc<dyn Store>, limits: ServiceLimits) -> Self {
         SyncService {
-            engine,
-            store,
-            limits,
-            tables: Mutex::new(Tables::default()),
+            inner: Arc::new(Inner {
+                engine,
+                store,
+                limits,
+                tables: Mutex::new(Tables::default()),
+            }),
         }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        &self.inner.store
     }
 
     /// Live sessions (for stats).
     pub fn session_count(&self) -> usize {
-        self.tables.lock().map(|t| t.by_token.len()).unwrap_or(0)
+        self.inner
+            .tables
+            .lock()
+            .map(|t| t.by_token.len())
+            .unwrap_or(0)
     }
+}
 
+impl Inner {
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
         // A panic while holding this lock can only come from a bug in the
         // few lines below; recover the data rather than poisoning the daemon.
@@ -340,7 +358,22 @@ fn session_param(query: &str) -> Option<&str> {
 
 impl SyncHandler for SyncService {
     fn handle(&self, req: SyncRequest) -> impl std::future::Future<Output = SyncReply> + Send {
-        self.process(req)
+        // Its own task, so that dropping the returned future (client gone,
+        // deadline) does not stop it half-way: see the module invariant.
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::spawn(async move { inner.process(req).await });
+        async move {
+            match task.await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    tracing::error!(error = %e, "message processing panicked");
+                    SyncReply::HttpError {
+                        status: 500,
+                        message: "internal error\n".into(),
+                    }
+                }
+            }
+        }
     }
 }
 

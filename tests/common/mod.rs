@@ -3,6 +3,9 @@
 //! * [`syncevo`]: SyncEvolution as a scripted SyncML client (and its wire transcripts)
 //! * [`vcards`]: address-book folders and content comparison of vCards
 //! * [`server`]: start/stop the syncmld binary on a free loopback port
+//! * [`http`]: raw HTTP/1.1 requests (any Content-Type, body, query)
+//! * [`syncml`]: a scripted SyncML client over HTTP (model + XML codec)
+//! * [`store`]: whole-store snapshots for "the store is unchanged" checks
 //!
 //! Everything runs on 127.0.0.1 only. The peer scripts come from
 //! `$SYNCMLD_SHARED/peers` (see `../shared/peers/README.md`).
@@ -10,8 +13,11 @@
 // Each integration test binary compiles this module but uses only part of it.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod server;
+pub mod store;
 pub mod syncevo;
+pub mod syncml;
 pub mod vcards;
 
 use std::io::Read;
