@@ -480,9 +480,9 @@ mod tests {
                 final_: true,
             },
         };
-        let first = svc.process(post(None, &init)).await;
+        let first = svc.handle(post(None, &init)).await;
         // The first message again, to the base URL: same reply, no new session.
-        let again = svc.process(post(None, &init)).await;
+        let again = svc.handle(post(None, &init)).await;
         assert_eq!(first, again);
         assert_eq!(svc.session_count(), 1);
         let resp_uri = body(&first).header.resp_uri.unwrap();
@@ -511,9 +511,9 @@ mod tests {
                 final_: true,
             },
         };
-        let r1 = svc.process(post(Some(&query), &add)).await;
+        let r1 = svc.handle(post(Some(&query), &add)).await;
         let snapshot = store.dump().unwrap();
-        let r2 = svc.process(post(Some(&query), &add)).await;
+        let r2 = svc.handle(post(Some(&query), &add)).await;
         assert_eq!(r1, r2, "byte-identical cached reply");
         assert_eq!(
             store.dump().unwrap(),
@@ -532,12 +532,12 @@ mod tests {
         );
 
         // An older MsgID in the session is refused; an unknown session is 404.
-        let old = svc.process(post(Some(&query), &init)).await;
+        let old = svc.handle(post(Some(&query), &init)).await;
         assert!(
             matches!(old, SyncReply::HttpError { status: 400, .. }),
             "{old:?}"
         );
-        let unknown = svc.process(post(Some("sessionid=nope"), &add)).await;
+        let unknown = svc.handle(post(Some("sessionid=nope"), &add)).await;
         assert!(
             matches!(unknown, SyncReply::HttpError { status: 404, .. }),
             "{unknown:?}"
