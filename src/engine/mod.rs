@@ -15,6 +15,7 @@
 //! input; everything the caller must act on is in the returned [`server::Outcome`].
 
 pub mod anchor;
+pub mod book;
 pub mod conflict;
 pub mod devinf;
 pub(crate) mod outbox;

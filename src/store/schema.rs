@@ -87,6 +87,10 @@ pub struct ItemRecord {
     pub data: String,
     /// Sequence number of the latest change.
     pub seq: u64,
+    /// Sequence number of the change that created it (client role: items
+    /// created after a peer's last sync go to it as Add, older ones as
+    /// Replace).
+    pub created_seq: u64,
     /// Device id that made the latest change ("" for local admin changes).
     pub origin: String,
     /// A tombstone: deleted, kept until every peer has seen the delete.
@@ -505,6 +509,7 @@ mod tests {
             content_type: "text/vcard".into(),
             data: "BEGIN:VCARD".into(),
             seq,
+            created_seq: seq,
             origin: "dev".into(),
             deleted,
             modified_ms: 0,

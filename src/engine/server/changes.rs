@@ -10,6 +10,7 @@
 use base64::Engine as _;
 
 use crate::contacts;
+use crate::engine::book::{self, Change};
 use crate::engine::conflict::{self, Clash, Resolution};
 use crate::engine::{EngineError, Env};
 use crate::protocol::{Command, ItemCommand, Map, StatusCode, Sync, alert, mime};
@@ -312,11 +313,11 @@ fn apply(
         return Ok(StatusCode::REQUEST_ENTITY_TOO_LARGE);
     }
     let book = d.peer.book();
-    let new = NewData {
-        ct,
+    let new = Change {
+        content_type: ct,
         data,
-        device: &device,
-        now: env.now_ms,
+        origin: &device,
+        now_ms: env.now_ms,
     };
 
     // Which server item does this LUID (or, in a slow sync, this content) name?
@@ -360,7 +361,7 @@ fn apply(
 
     let Some((guid, rec)) = target else {
         // Nothing known: a new item (Replace of an unknown LUID adds too).
-        let guid = new_item(txn, &book, &new)?;
+        let guid = book::create(txn, &book, &new)?;
         schema::put_map(txn, &d.peer, luid, &guid)?;
         d.touched.insert(guid);
         return Ok(added_code);
@@ -371,11 +372,11 @@ fn apply(
     let changed_elsewhere = rec.seq > d.prior.synced_seq && rec.origin != device;
     if !changed_elsewhere {
         if rec.deleted {
-            write_item(txn, &book, &guid, Some(&rec), &new)?;
+            book::update(txn, &book, &guid, Some(&rec), &new)?;
             return Ok(added_code);
         }
         if !contacts::same_content(&rec.data, data) {
-            write_item(txn, &book, &guid, Some(&rec), &new)?;
+            book::update(txn, &book, &guid, Some(&rec), &new)?;
         }
         return Ok(ok_code);
     }
@@ -398,13 +399,13 @@ fn apply(
     match resolution {
         Resolution::Same => {}
         Resolution::TakeClient | Resolution::Resurrect => {
-            write_item(txn, &book, &guid, Some(&rec), &new)?
+            book::update(txn, &book, &guid, Some(&rec), &new)?
         }
         Resolution::KeepServer => d.force_replace.push(guid.clone()),
         Resolution::Duplicate => {
             // The client's version becomes a new item under its LUID; the
             // server item loses its mapping and goes to the client as Add.
-            let dup = new_item(txn, &book, &new)?;
+            let dup = book::create(txn, &book, &new)?;
             schema::put_map(txn, &d.peer, luid, &dup)?;
             d.touched.insert(dup);
             d.touched.remove(&guid);
@@ -457,65 +458,8 @@ fn delete(
         // as an Add in this session.
         return Ok(resolution.status());
     }
-    let seq = next_seq(txn, &book)?;
-    let tombstone = ItemRecord {
-        content_type: rec.content_type.clone(),
-        // The last content stays with the tombstone: a slow sync can then
-        // tell an unchanged copy (the delete stands) from a modified one.
-        data: rec.data.clone(),
-        seq,
-        origin: device.to_owned(),
-        deleted: true,
-        modified_ms: env.now_ms,
-    };
-    schema::put_item(txn, &book, &guid, Some(&rec), &tombstone);
+    book::delete(txn, &book, &guid, &rec, device, env.now_ms)?;
     Ok(StatusCode::OK)
-}
-
-/// Content of a new or replaced item.
-struct NewData<'a> {
-    ct: &'a str,
-    data: &'a str,
-    device: &'a str,
-    now: u64,
-}
-
-/// Take the next change sequence number of the book.
-fn next_seq(txn: &mut Txn<'_>, book: &BookId) -> Result<u64, EngineError> {
-    let mut meta = schema::book_meta(txn, book)?;
-    meta.seq += 1;
-    schema::put_book_meta(txn, book, &meta);
-    Ok(meta.seq)
-}
-
-fn new_item(txn: &mut Txn<'_>, book: &BookId, new: &NewData<'_>) -> Result<String, EngineError> {
-    let mut meta = schema::book_meta(txn, book)?;
-    meta.guid += 1;
-    // Short decimal GUIDs: well under the 32-byte MaxGUIDSize clients assume.
-    let guid = meta.guid.to_string();
-    schema::put_book_meta(txn, book, &meta);
-    write_item(txn, book, &guid, None, new)?;
-    Ok(guid)
-}
-
-fn write_item(
-    txn: &mut Txn<'_>,
-    book: &BookId,
-    guid: &str,
-    old: Option<&ItemRecord>,
-    new: &NewData<'_>,
-) -> Result<(), EngineError> {
-    let seq = next_seq(txn, book)?;
-    let rec = ItemRecord {
-        content_type: new.ct.to_owned(),
-        data: new.data.to_owned(),
-        seq,
-        origin: new.device.to_owned(),
-        deleted: false,
-        modified_ms: new.now,
-    };
-    schema::put_item(txn, book, guid, old, &rec);
-    Ok(())
 }
 
 /// Slow sync: find an untouched live server item with the same content,

@@ -107,18 +107,7 @@ pub(super) fn queue_changes(
                 if rec.deleted || d.touched.contains(&guid) {
                     continue;
                 }
-                let mut meta = schema::book_meta(txn, &book)?;
-                meta.seq += 1;
-                schema::put_book_meta(txn, &book, &meta);
-                let tomb = ItemRecord {
-                    content_type: rec.content_type.clone(),
-                    data: rec.data.clone(),
-                    seq: meta.seq,
-                    origin: device.clone(),
-                    deleted: true,
-                    modified_ms: env.now_ms,
-                };
-                schema::put_item(txn, &book, &guid, Some(&rec), &tomb);
+                crate::engine::book::delete(txn, &book, &guid, &rec, &device, env.now_ms)?;
                 schema::remove_map_by_guid(txn, &d.peer, &guid)?;
             }
         }
