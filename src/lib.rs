@@ -10,4 +10,5 @@ pub mod http;
 pub mod protocol;
 pub mod service;
 pub mod store;
+pub mod sync_client;
 pub mod wire;

@@ -34,8 +34,15 @@ pub fn create(
     change: &Change<'_>,
 ) -> Result<String, EngineError> {
     let mut meta = schema::book_meta(txn, book)?;
-    meta.guid += 1;
-    let id = meta.guid.to_string();
+    // Skip ids taken otherwise (a peer may have named an item itself, e.g.
+    // a server Replace for a LUID we no longer had).
+    let id = loop {
+        meta.guid += 1;
+        let id = meta.guid.to_string();
+        if schema::item(txn, book, &id)?.is_none() {
+            break id;
+        }
+    };
     schema::put_book_meta(txn, book, &meta);
     update(txn, book, &id, None, change)?;
     Ok(id)

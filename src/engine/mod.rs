@@ -16,6 +16,7 @@
 
 pub mod anchor;
 pub mod book;
+pub mod client;
 pub mod conflict;
 pub mod devinf;
 pub(crate) mod outbox;

@@ -46,10 +46,13 @@ pub enum Table {
     Maps,
     /// (user, device, store) → [`schema::PeerState`] (anchors, synced seq)
     Peers,
+    /// Client role: (user, peer, store, luid) → guid of Map items the server
+    /// has not confirmed yet; resent at the start of the next session.
+    PendingMaps,
 }
 
 impl Table {
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Users,
         Table::Devices,
         Table::Nonces,
@@ -59,6 +62,7 @@ impl Table {
         Table::Tombstones,
         Table::Maps,
         Table::Peers,
+        Table::PendingMaps,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +76,7 @@ impl Table {
             Table::Tombstones => "tombstones",
             Table::Maps => "maps",
             Table::Peers => "peers",
+            Table::PendingMaps => "pending_maps",
         }
     }
 }

@@ -437,6 +437,20 @@ pub fn remove_map_by_guid(t: &mut Txn<'_>, p: &PeerId, guid: &str) -> Result<()>
     Ok(())
 }
 
+pub fn remove_map_by_luid(t: &mut Txn<'_>, p: &PeerId, luid: &str) -> Result<()> {
+    if let Some(guid) = guid_for_luid(t, p, luid)? {
+        t.remove(
+            Table::Maps,
+            key(&[&p.user, &p.device, &p.store, MAP_GUID, &guid]),
+        );
+    }
+    t.remove(
+        Table::Maps,
+        key(&[&p.user, &p.device, &p.store, MAP_LUID, luid]),
+    );
+    Ok(())
+}
+
 /// Every (luid, guid) of a peer (refresh path only).
 pub fn peer_maps(r: &dyn KvRead, p: &PeerId) -> Result<Vec<(String, String)>> {
     let prefix = key(&[&p.user, &p.device, &p.store, MAP_LUID]);
@@ -463,6 +477,36 @@ pub fn clear_peer_maps(t: &mut Txn<'_>, p: &PeerId) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Client role: a Map item sent but not yet confirmed by the server.
+pub fn put_pending_map(t: &mut Txn<'_>, p: &PeerId, luid: &str, guid: &str) {
+    t.put(
+        Table::PendingMaps,
+        key(&[&p.user, &p.device, &p.store, luid]),
+        guid.as_bytes().to_vec(),
+    );
+}
+
+pub fn remove_pending_map(t: &mut Txn<'_>, p: &PeerId, luid: &str) {
+    t.remove(
+        Table::PendingMaps,
+        key(&[&p.user, &p.device, &p.store, luid]),
+    );
+}
+
+/// Every unconfirmed (luid, guid) of a peer.
+pub fn pending_maps(r: &dyn KvRead, p: &PeerId) -> Result<Vec<(String, String)>> {
+    let prefix = key(&[&p.user, &p.device, &p.store]);
+    let rows = r.scan(Table::PendingMaps, &KeyRange::prefix(&prefix), usize::MAX)?;
+    rows.into_iter()
+        .map(|(k, v)| {
+            let luid = last_str_suffix(Table::PendingMaps, &k, prefix.len())?;
+            let guid = String::from_utf8(v)
+                .map_err(|_| corrupt(Table::PendingMaps, "guid is not UTF-8"))?;
+            Ok((luid, guid))
+        })
+        .collect()
 }
 
 // ---- peers -------------------------------------------------------------------
