@@ -33,6 +33,21 @@ enum Command {
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Client role: sync with the configured peers now and print what moved.
+    Sync {
+        #[command(flatten)]
+        common: Common,
+        /// Only this peer (default: every configured peer).
+        #[arg(long)]
+        peer: Option<String>,
+        /// two-way, slow, one-way-from-client, refresh-from-client,
+        /// one-way-from-server or refresh-from-server (default: the peer's mode).
+        #[arg(long)]
+        mode: Option<String>,
+        /// Show each peer's last result instead of syncing.
+        #[arg(long)]
+        status: bool,
+    },
     /// Manage users (while the daemon is stopped).
     #[command(subcommand)]
     User(UserCmd),
@@ -115,6 +130,41 @@ fn run(cli: Cli) -> Result<()> {
                 .build()
                 .context("starting the runtime")?;
             rt.block_on(daemon::serve(cfg))
+        }
+        Command::Sync {
+            common,
+            peer,
+            mode,
+            status,
+        } => {
+            let cfg = load_config(&common)?;
+            daemon::init_logging(&cfg.log);
+            let mode = match mode.as_deref() {
+                None => None,
+                Some(m) => Some(config::mode_by_name(m).with_context(|| {
+                    format!(
+                        "unknown mode {m:?}: use {}",
+                        config::MODES.map(|(n, _)| n).join(", ")
+                    )
+                })?),
+            };
+            if status {
+                let store = daemon::open_store(&cfg)?;
+                for line in syncmld::client_role::status_lines(&cfg, &store)? {
+                    println!("{line}");
+                }
+                return Ok(());
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            let failures =
+                rt.block_on(syncmld::client_role::sync_now(&cfg, peer.as_deref(), mode))?;
+            if failures > 0 {
+                bail!("{failures} peer(s) failed");
+            }
+            Ok(())
         }
         Command::User(UserCmd::Add {
             name,

@@ -10,6 +10,7 @@
 
 mod error;
 mod model;
+mod peers;
 mod raw;
 mod validate;
 
@@ -19,6 +20,7 @@ use std::path::Path;
 use ::config::{Environment, File, FileFormat};
 
 pub use error::ConfigError;
+pub use peers::{Client, MODES, Peer, RawBook, RawClient, RawPeer, mode_by_name, mode_name};
 pub use model::{Auth, Config, ConflictPolicy, Contacts, Log, Role, Server, Storage, User};
 pub use raw::{RawAuth, RawContacts, RawLog, RawServer, RawSettings, RawStorage, RawUser};
 

@@ -22,6 +22,10 @@ pub struct Config {
     /// Development users from the configuration file.
     pub users: Vec<User>,
     pub log: Log,
+    /// Client role: this platform.
+    pub client: super::peers::Client,
+    /// Client role: the backup servers.
+    pub peers: Vec<super::peers::Peer>,
 }
 
 /// Which side of SyncML this daemon plays; `main` decides what it supports.

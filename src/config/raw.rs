@@ -19,6 +19,8 @@ pub struct RawSettings {
     pub contacts: RawContacts,
     pub users: Vec<RawUser>,
     pub log: RawLog,
+    pub client: super::peers::RawClient,
+    pub peers: Vec<super::peers::RawPeer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -95,6 +97,8 @@ impl Default for RawSettings {
             contacts: RawContacts::default(),
             users: Vec::new(),
             log: RawLog::default(),
+            client: Default::default(),
+            peers: Vec::new(),
         }
     }
 }

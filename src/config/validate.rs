@@ -22,7 +22,11 @@ impl Config {
         env: &HashMap<String, String>,
         cwd: &Path,
     ) -> Result<Config, ConfigError> {
+        let client = super::peers::client(&raw.client)?;
+        let peers = super::peers::peers(raw.peers, &client, cwd)?;
         Ok(Config {
+            client,
+            peers,
             role: role(&raw.role)?,
             server: server(&raw.server)?,
             storage: storage(&raw.storage, env, cwd)?,

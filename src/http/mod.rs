@@ -5,6 +5,7 @@
 //! writes it back. HTTP status codes are used only for transport problems;
 //! protocol problems travel as SyncML statuses inside a 200 reply.
 
+pub mod client;
 pub mod server;
 
 use std::future::Future;

@@ -732,6 +732,19 @@ impl ClientSession {
                 }
                 ClientPhase::ExpectServerChanges => {
                     self.queue_maps(&mut txn);
+                    if statuses.len() <= 1 && self.outbox.is_empty() {
+                        // Nothing to say but "got your header" (e.g. a
+                        // one-way-from-client session whose package 4 has
+                        // no Sync): the session ends here, we send nothing.
+                        outgoing::complete(&mut self, env, &mut txn)?;
+                        let report = self.report.clone();
+                        return Ok(Step {
+                            batch: txn.into_batch(),
+                            send: None,
+                            next: None,
+                            done: Some(Ok(report)),
+                        });
+                    }
                     self.owe_final = true;
                     self.phase = ClientPhase::ExpectMapAck;
                 }

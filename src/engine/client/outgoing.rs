@@ -63,8 +63,10 @@ pub(super) fn queue_changes(
                         if rec.origin == peer_name {
                             continue;
                         }
-                        // Created after the peer last synced: it never saw it.
-                        let new = rec.created_seq > prior_seq;
+                        // Created after the peer last synced and not received
+                        // from it (those have a map): it never saw it.
+                        let new = rec.created_seq > prior_seq
+                            && schema::guid_for_luid(txn, &s.dbs[i].peer, &luid)?.is_none();
                         match (rec.deleted, new) {
                             (true, true) => {}
                             (true, false) => {

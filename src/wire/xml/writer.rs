@@ -157,12 +157,14 @@ impl<'a, S: Sink> Writer<'a, S> {
         self.raw(rest);
     }
 
-    /// Item data: CDATA when it holds markup characters or line breaks (as
-    /// libsynthesis does for vCards), plain escaped text otherwise. A `]]>`
-    /// inside is split across two CDATA sections.
+    /// Item data: always CDATA (empty data as empty text). libsynthesis
+    /// refuses (400) a large-object chunk whose data is not of the same
+    /// PCDATA kind as the first chunk's, and a vCard's first chunk needs
+    /// CDATA for its line breaks — so every item's data is CDATA, as
+    /// SyncEvolution itself sends it. A `]]>` inside is split across two
+    /// CDATA sections.
     pub fn data_text(&mut self, text: &str) {
-        if !text.contains(['<', '&', '>', '\r', '\n']) {
-            self.text(text);
+        if text.is_empty() {
             return;
         }
         self.raw("<![CDATA[");

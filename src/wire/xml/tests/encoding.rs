@@ -41,9 +41,13 @@ fn envelope_is_compact_with_prolog_and_root_namespace() {
     assert!(text(&msg).contains("<SyncML xmlns=\"SYNCML:SYNCML1.1\">"));
 }
 
+/// Every item's data is CDATA: libsynthesis refuses (400) a chunk whose
+/// PCDATA kind differs from the first chunk's (regression: a plain-text
+/// second chunk after a CDATA first chunk failed against SyncEvolution).
 #[test]
-fn item_data_uses_cdata_only_when_needed() {
-    assert!(text(&add_with_data("plain b64+/=")).contains("<Data>plain b64+/=</Data>"));
+fn item_data_is_always_cdata() {
+    assert!(text(&add_with_data("plain b64+/=")).contains("<Data><![CDATA[plain b64+/=]]></Data>"));
+    assert!(text(&add_with_data("xxxxxxxx")).contains("<Data><![CDATA[xxxxxxxx]]></Data>"));
     assert!(text(&add_with_data("a\r\nb")).contains("<Data><![CDATA[a\r\nb]]></Data>"));
     assert!(text(&add_with_data("Tom & Jerry")).contains("<Data><![CDATA[Tom & Jerry]]></Data>"));
 }
