@@ -406,3 +406,63 @@ fn contacts_uris_match_without_dot_slash_and_case() {
     }
     assert!(!c.contacts.matches_uri("calendar"));
 }
+
+#[test]
+fn client_toml_documents_a_valid_client_configuration() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/client.toml");
+    let cwd = std::env::temp_dir();
+    let cfg = load_from_sources(&Sources {
+        config_file: Some(&path),
+        etc_file: None,
+        env: HashMap::new(),
+        cwd: &cwd,
+    })
+    .expect("conf/client.toml is valid");
+    assert_eq!(cfg.role, Role::Client);
+    assert_eq!(cfg.peers.len(), 1);
+    let p = &cfg.peers[0];
+    assert_eq!(p.name, "backup");
+    assert_eq!(p.mode, crate::protocol::alert::TWO_WAY);
+    assert_eq!(p.session.dbs[0].local_uri, "./contacts");
+    assert_eq!(p.session.device_id, "syncmld-client");
+}
+
+#[test]
+fn peers_are_checked() {
+    let cwd = std::env::temp_dir();
+    let bad = [
+        (
+            "[[peers]]\nname = \"a\"\nurl = \"ftp://x\"\nuser = \"u\"\npassword = \"p\"\n",
+            "peers[0].url",
+        ),
+        (
+            "[[peers]]\nname = \"a\"\nurl = \"http://x\"\nuser = \"u\"\n",
+            "peers[0].password",
+        ),
+        (
+            "[[peers]]\nname = \"a\"\nurl = \"http://x\"\nuser = \"u\"\npassword = \"p\"\nmode = \"sideways\"\n",
+            "peers[0].mode",
+        ),
+        (
+            "[[peers]]\nname = \"a\"\nurl = \"http://x\"\nuser = \"u\"\nauth = \"hmac\"\npassword = \"p\"\n",
+            "peers[0].secret",
+        ),
+        (
+            "[[peers]]\nname = \"a\"\nurl = \"http://x\"\nuser = \"u\"\npassword = \"p\"\n[[peers]]\nname = \"a\"\nurl = \"http://x\"\nuser = \"u\"\npassword = \"p\"\n",
+            "peers[1].name",
+        ),
+    ];
+    for (toml, key) in bad {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, toml).unwrap();
+        let err = load_from_sources(&Sources {
+            config_file: Some(&f),
+            etc_file: None,
+            env: HashMap::new(),
+            cwd: &cwd,
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains(key), "{key}: {err}");
+    }
+}
