@@ -38,6 +38,7 @@ pub async fn sync_now(cfg: &Config, only: Option<&str>, mode: Option<u16>) -> Re
     let peers = selected(cfg, only)?;
     let store: Arc<dyn Store> = Arc::new(crate::daemon::open_store(cfg)?);
     let transport = HttpTransport::new(cfg.client.http_timeout);
+    let lock = crate::local_book::WriteLock::default();
     let opts = DriverOptions {
         resends: cfg.client.resends,
         ..DriverOptions::default()
@@ -45,7 +46,7 @@ pub async fn sync_now(cfg: &Config, only: Option<&str>, mode: Option<u16>) -> Re
     let mut failures = 0;
     for peer in peers {
         let mode = mode.unwrap_or(peer.mode);
-        match sync_once(&peer.session, mode, &store, &transport, &opts).await {
+        match sync_once(&peer.session, mode, &store, &transport, &opts, &lock).await {
             Ok(report) => println!("{}: {}", peer.name, describe(&report)),
             Err(e) => {
                 failures += 1;

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::Env;
 use crate::engine::client::{ClientConfig, ClientFailure, ClientReport, ClientSession, Step};
+use crate::local_book::WriteLock;
 use crate::protocol::mime;
 use crate::store::Store;
 use crate::wire::xml;
@@ -96,19 +97,26 @@ fn env() -> Result<Env, SyncError> {
     Ok(Env { now_ms, random })
 }
 
-/// Run one session with the peer `cfg` in `mode` (200–205).
+/// Run one session with the peer `cfg` in `mode` (200–205). Each engine
+/// step and its commit run under `lock` (local writers — the local API,
+/// the vdir scan — take it too); the network round trips do not.
 pub async fn sync_once<T: Transport>(
     cfg: &ClientConfig,
     mode: u16,
     store: &Arc<dyn Store>,
     transport: &T,
     opts: &DriverOptions,
+    lock: &WriteLock,
 ) -> Result<ClientReport, SyncError> {
     let sizer = xml::XmlSizer;
-    let mut step: Step = ClientSession::start(cfg, mode, &env()?, store.as_ref(), &sizer)?;
+    let mut step: Step = {
+        let _guard = lock.lock().await;
+        let step = ClientSession::start(cfg, mode, &env()?, store.as_ref(), &sizer)?;
+        store.commit(&step.batch)?;
+        step
+    };
     let mut messages = 0u32;
     loop {
-        store.commit(&step.batch)?;
         if let Some(done) = step.done {
             return done.map_err(SyncError::from);
         }
@@ -136,7 +144,9 @@ pub async fn sync_once<T: Transport>(
             }
         };
         let reply = xml::decode(&reply).map_err(|e| SyncError::Decode(e.to_string()))?;
+        let _guard = lock.lock().await;
         step = session.handle(reply, &env()?, store.as_ref(), &sizer)?;
+        store.commit(&step.batch)?;
     }
 }
 

@@ -150,7 +150,15 @@ impl Platform {
             service: w.service.clone(),
             timeout: Duration::from_secs(10),
         };
-        sync_once(&self.cfg, mode, &self.store, &t, &DriverOptions::default()).await
+        sync_once(
+            &self.cfg,
+            mode,
+            &self.store,
+            &t,
+            &DriverOptions::default(),
+            &Default::default(),
+        )
+        .await
     }
 }
 
