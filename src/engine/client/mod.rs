@@ -23,6 +23,7 @@
 
 mod incoming;
 mod outgoing;
+pub use outgoing::local_pending;
 
 use crate::auth::{self, Scheme};
 use crate::engine::outbox::{Fill, Outbox, Role, Sent};

@@ -163,3 +163,42 @@ pub(super) fn complete(
     }
     Ok(())
 }
+
+/// Poll-first: does this platform have anything to send to the peer (a local
+/// change not made by that peer, an unconfirmed Map, or no completed sync)?
+pub fn local_pending(
+    store: &dyn crate::store::KvRead,
+    cfg: &super::ClientConfig,
+) -> Result<bool, EngineError> {
+    for db in &cfg.dbs {
+        let peer = schema::PeerId {
+            user: cfg.local_user.clone(),
+            device: cfg.peer.clone(),
+            store: db.local.clone(),
+        };
+        let Some(state) = schema::peer_state(store, &peer)? else {
+            return Ok(true);
+        };
+        if !schema::pending_maps(store, &peer)?.is_empty() {
+            return Ok(true);
+        }
+        let book = peer.book();
+        let mut after = state.synced_seq;
+        loop {
+            let page = schema::changes_after(store, &book, after, PAGE)?;
+            let full = page.len() == PAGE;
+            for (seq, luid) in page {
+                after = seq;
+                if let Some(rec) = schema::item(store, &book, &luid)? {
+                    if rec.origin != cfg.peer {
+                        return Ok(true);
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(false)
+}

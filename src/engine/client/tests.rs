@@ -430,3 +430,51 @@ async fn one_way_and_refresh_modes() {
     p2.sync(&w, alert::TWO_WAY).await.unwrap();
     assert_eq!(p2.book(), w.server_book());
 }
+
+#[tokio::test]
+async fn poll_first_says_when_either_side_has_something() {
+    let w = World::new(150_000);
+    let p1 = Platform::new("p1");
+    let p2 = Platform::new("p2");
+    let server_peer = |dev: &str| PeerId {
+        user: "alice".into(),
+        device: dev.into(),
+        store: "contacts".into(),
+    };
+    assert!(
+        local_pending(p1.mem.as_ref(), &p1.cfg).unwrap(),
+        "never synced"
+    );
+    assert!(
+        crate::engine::server::pending_for(w.server_store.as_ref(), &server_peer("p1")).unwrap()
+    );
+    p1.add(&vcard("Alice", "1"));
+    p1.sync(&w, alert::TWO_WAY).await.unwrap();
+    p2.sync(&w, alert::TWO_WAY).await.unwrap();
+    assert!(!local_pending(p1.mem.as_ref(), &p1.cfg).unwrap());
+    assert!(
+        !crate::engine::server::pending_for(w.server_store.as_ref(), &server_peer("p1")).unwrap(),
+        "own change not pending"
+    );
+    assert!(
+        !crate::engine::server::pending_for(w.server_store.as_ref(), &server_peer("p2")).unwrap()
+    );
+    p2.add(&vcard("Bob", "2"));
+    assert!(local_pending(p2.mem.as_ref(), &p2.cfg).unwrap());
+    p2.sync(&w, alert::TWO_WAY).await.unwrap();
+    assert!(
+        crate::engine::server::pending_for(w.server_store.as_ref(), &server_peer("p1")).unwrap(),
+        "Bob waits for p1"
+    );
+    assert!(
+        !crate::engine::server::pending_for(w.server_store.as_ref(), &server_peer("p2")).unwrap()
+    );
+    p1.sync(&w, alert::TWO_WAY).await.unwrap();
+    assert!(
+        !crate::engine::server::pending_for(w.server_store.as_ref(), &server_peer("p1")).unwrap()
+    );
+    assert!(
+        !local_pending(p1.mem.as_ref(), &p1.cfg).unwrap(),
+        "received changes are not pending back"
+    );
+}

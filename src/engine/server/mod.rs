@@ -21,6 +21,7 @@
 mod changes;
 mod header;
 mod outgoing;
+pub use outgoing::pending_for;
 mod packer;
 
 use std::collections::{HashMap, HashSet};

@@ -192,3 +192,33 @@ fn collect_tombstones(txn: &mut Txn<'_>, peer: &schema::PeerId) -> Result<(), En
     }
     Ok(())
 }
+
+/// Update notification (poll-first): does `device` have anything to fetch
+/// from `peer`'s book? True when it never completed a sync, or when a change
+/// made by anyone else follows its synced sequence. Reads a prefix of the
+/// change range only: O(the device's own recent changes), never the book.
+pub fn pending_for(
+    store: &dyn crate::store::KvRead,
+    peer: &schema::PeerId,
+) -> Result<bool, EngineError> {
+    let Some(state) = schema::peer_state(store, peer)? else {
+        return Ok(true);
+    };
+    let book = peer.book();
+    let mut after = state.synced_seq;
+    loop {
+        let page = schema::changes_after(store, &book, after, PAGE)?;
+        let full = page.len() == PAGE;
+        for (seq, guid) in page {
+            after = seq;
+            if let Some(rec) = schema::item(store, &book, &guid)? {
+                if rec.origin != peer.device {
+                    return Ok(true);
+                }
+            }
+        }
+        if !full {
+            return Ok(false);
+        }
+    }
+}
