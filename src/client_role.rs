@@ -118,3 +118,73 @@ pub fn status_lines(cfg: &Config, store: &dyn KvRead) -> Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// The poll-first request (update notification, patent P7): a
+/// `POST {peer url}/pending` with the device id and the datastore URIs as
+/// JSON and the credentials as HTTP Basic; the answer says which datastores
+/// have something for this device. Servers without it (404/405/415) are
+/// synced on every interval, as before.
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct PendingRequest {
+    pub device: String,
+    pub stores: Vec<String>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct PendingReply {
+    /// Anything at all for this device.
+    pub pending: bool,
+    /// Per datastore URI as asked.
+    pub stores: std::collections::BTreeMap<String, bool>,
+}
+
+/// The URL of the poll-first endpoint for a sync URL.
+pub fn pending_url(sync_url: &str) -> String {
+    let base = sync_url.split('?').next().unwrap_or(sync_url).trim_end_matches('/');
+    format!("{base}/pending")
+}
+
+/// How a peer's scheduled run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    Synced(String),
+    /// Poll-first said neither side has anything.
+    Skipped,
+    Failed { error: String, transient: bool },
+}
+
+/// Delay before the next run: the interval plus jitter after success; after
+/// `failures` consecutive transient failures, 30 s doubled each time up to
+/// `max_backoff`.
+pub fn next_delay(interval: std::time::Duration, jitter: std::time::Duration, random: u64, failures: u32, max_backoff: std::time::Duration) -> std::time::Duration {
+    use std::time::Duration;
+    if failures == 0 {
+        let j = if jitter.is_zero() { 0 } else { random % (jitter.as_millis() as u64 + 1) };
+        return interval + Duration::from_millis(j);
+    }
+    let base = Duration::from_secs(30).saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    base.min(max_backoff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn back_off_doubles_to_the_cap_and_success_uses_the_interval() {
+        let (i, j, cap) = (Duration::from_secs(900), Duration::from_secs(60), Duration::from_secs(3600));
+        assert_eq!(next_delay(i, j, 0, 0, cap), i);
+        assert!(next_delay(i, j, 59_999, 0, cap) <= i + j);
+        assert_eq!(next_delay(i, j, 0, 1, cap), Duration::from_secs(30));
+        assert_eq!(next_delay(i, j, 0, 2, cap), Duration::from_secs(60));
+        assert_eq!(next_delay(i, j, 0, 5, cap), Duration::from_secs(480));
+        assert_eq!(next_delay(i, j, 0, 40, cap), cap);
+    }
+
+    #[test]
+    fn pending_url_is_next_to_the_sync_url() {
+        assert_eq!(pending_url("http://h:8080/sync"), "http://h:8080/sync/pending");
+        assert_eq!(pending_url("http://h/sync/?sessionid=1"), "http://h/sync/pending");
+    }
+}
