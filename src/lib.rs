@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod daemon;
 pub mod engine;
 pub mod http;
+pub mod ops;
 pub mod protocol;
 pub mod service;
 pub mod store;

@@ -290,6 +290,78 @@ pub fn put_item(
     }
 }
 
+/// Take the next change sequence number of the book.
+pub fn next_seq(t: &mut Txn<'_>, b: &BookId) -> Result<u64> {
+    let mut meta = book_meta(t, b)?;
+    meta.seq += 1;
+    put_book_meta(t, b, &meta);
+    Ok(meta.seq)
+}
+
+/// Hand out a new GUID of the book. Short decimal GUIDs: well under the
+/// 32-byte MaxGUIDSize clients assume.
+pub fn next_guid(t: &mut Txn<'_>, b: &BookId) -> Result<String> {
+    let mut meta = book_meta(t, b)?;
+    meta.guid += 1;
+    put_book_meta(t, b, &meta);
+    Ok(meta.guid.to_string())
+}
+
+/// Content of a new or replaced live item.
+#[derive(Debug, Clone, Copy)]
+pub struct NewItem<'a> {
+    pub content_type: &'a str,
+    pub data: &'a str,
+    /// Device id making the change; "" for local (admin, import) changes,
+    /// which every device then receives.
+    pub origin: &'a str,
+    pub now_ms: u64,
+}
+
+/// Write a live item at the book's next change sequence number, replacing
+/// `old` (the record at `guid`, if any). Returns the sequence number.
+pub fn write_item(
+    t: &mut Txn<'_>,
+    b: &BookId,
+    guid: &str,
+    old: Option<&ItemRecord>,
+    new: &NewItem<'_>,
+) -> Result<u64> {
+    let seq = next_seq(t, b)?;
+    let rec = ItemRecord {
+        content_type: new.content_type.to_owned(),
+        data: new.data.to_owned(),
+        seq,
+        origin: new.origin.to_owned(),
+        deleted: false,
+        modified_ms: new.now_ms,
+    };
+    put_item(t, b, guid, old, &rec);
+    Ok(seq)
+}
+
+/// Add a new live item under a new GUID; returns the GUID.
+pub fn add_item(t: &mut Txn<'_>, b: &BookId, new: &NewItem<'_>) -> Result<String> {
+    let guid = next_guid(t, b)?;
+    write_item(t, b, &guid, None, new)?;
+    Ok(guid)
+}
+
+/// Remove every row of `tables` whose key starts with the tuple `parts`
+/// (e.g. `[user]`, `[user, device]`). Returns how many were removed.
+pub fn remove_prefixed(t: &mut Txn<'_>, tables: &[Table], parts: &[&str]) -> Result<usize> {
+    let prefix = key(parts);
+    let mut n = 0;
+    for table in tables {
+        let rows = t.scan(*table, &KeyRange::prefix(&prefix), usize::MAX)?;
+        n += rows.len();
+        for (k, _) in rows {
+            t.remove(*table, k);
+        }
+    }
+    Ok(n)
+}
+
 /// Forget a tombstone entirely (every peer has seen the delete).
 pub fn purge_item(t: &mut Txn<'_>, b: &BookId, guid: &str, rec: &ItemRecord) {
     t.remove(Table::Items, key(&[&b.user, &b.store, guid]));

@@ -480,22 +480,24 @@ struct NewData<'a> {
     now: u64,
 }
 
+impl NewData<'_> {
+    fn item(&self) -> schema::NewItem<'_> {
+        schema::NewItem {
+            content_type: self.ct,
+            data: self.data,
+            origin: self.device,
+            now_ms: self.now,
+        }
+    }
+}
+
 /// Take the next change sequence number of the book.
 fn next_seq(txn: &mut Txn<'_>, book: &BookId) -> Result<u64, EngineError> {
-    let mut meta = schema::book_meta(txn, book)?;
-    meta.seq += 1;
-    schema::put_book_meta(txn, book, &meta);
-    Ok(meta.seq)
+    Ok(schema::next_seq(txn, book)?)
 }
 
 fn new_item(txn: &mut Txn<'_>, book: &BookId, new: &NewData<'_>) -> Result<String, EngineError> {
-    let mut meta = schema::book_meta(txn, book)?;
-    meta.guid += 1;
-    // Short decimal GUIDs: well under the 32-byte MaxGUIDSize clients assume.
-    let guid = meta.guid.to_string();
-    schema::put_book_meta(txn, book, &meta);
-    write_item(txn, book, &guid, None, new)?;
-    Ok(guid)
+    Ok(schema::add_item(txn, book, &new.item())?)
 }
 
 fn write_item(
@@ -505,16 +507,7 @@ fn write_item(
     old: Option<&ItemRecord>,
     new: &NewData<'_>,
 ) -> Result<(), EngineError> {
-    let seq = next_seq(txn, book)?;
-    let rec = ItemRecord {
-        content_type: new.ct.to_owned(),
-        data: new.data.to_owned(),
-        seq,
-        origin: new.device.to_owned(),
-        deleted: false,
-        modified_ms: new.now,
-    };
-    schema::put_item(txn, book, guid, old, &rec);
+    schema::write_item(txn, book, guid, old, &new.item())?;
     Ok(())
 }
 
