@@ -140,6 +140,8 @@ pub struct Stats {
     pub users: Vec<UserStats>,
     pub store_size_bytes: u64,
     /// Sessions in memory; only a running daemon knows (None otherwise).
+    /// Not printed, so the output is the same with and without a daemon
+    /// (`/metrics` has it as `syncmld_sessions_active`).
     pub sessions_active: Option<u64>,
 }
 
@@ -221,16 +223,18 @@ pub fn execute(store: &dyn Store, req: Request, ctx: &Context) -> Result<Reply, 
                 if replace { "updated" } else { "added" }
             ))
         }
-        Request::UserList => Reply::Users(
-            admin::list_users(store)?
+        Request::UserList => Reply::Users({
+            let mut users: Vec<UserInfo> = admin::list_users(store)?
                 .into_iter()
                 .map(|(name, r)| UserInfo {
                     name,
                     restrict_devices: r.restrict_devices,
                     created_ms: r.created_ms,
                 })
-                .collect(),
-        ),
+                .collect();
+            users.sort_by(|a, b| a.name.cmp(&b.name));
+            users
+        }),
         Request::UserRemove { name } => {
             admin::remove_user(store, &name)?;
             Reply::Done(format!("user {name} removed with all their data"))
@@ -278,7 +282,12 @@ pub fn execute(store: &dyn Store, req: Request, ctx: &Context) -> Result<Reply, 
         }
         Request::Stats => {
             let mut users = Vec::new();
-            for (name, _) in admin::list_users(store)? {
+            let mut names: Vec<String> = admin::list_users(store)?
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            names.sort();
+            for name in names {
                 let devices = schema::devices(store, &name)?.len() as u64;
                 let mut contacts = 0u64;
                 let b = book(&name);
@@ -360,9 +369,6 @@ pub fn render(reply: &Reply) -> String {
             let _ = writeln!(out, "devices\t{devices}");
             let _ = writeln!(out, "contacts\t{contacts}");
             let _ = writeln!(out, "store_size_bytes\t{}", s.store_size_bytes);
-            if let Some(n) = s.sessions_active {
-                let _ = writeln!(out, "sessions_active\t{n}");
-            }
             for u in &s.users {
                 let _ = writeln!(
                     out,
@@ -408,7 +414,9 @@ mod tests {
         let r: Request =
             serde_json::from_str(r#"{"cmd":"user-add","name":"a","password":"p"}"#).unwrap();
         assert_eq!(r.user(), Some("a"));
-        assert!(serde_json::from_str::<Request>(r#"{"cmd":"user-remove","name":"a","x":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<Request>(r#"{"cmd":"user-remove","name":"a","x":1}"#).is_err()
+        );
         let resp = Response::Ok(Reply::Done("x".into()));
         let line = serde_json::to_string(&resp).unwrap();
         assert_eq!(line, r#"{"ok":{"done":"x"}}"#);

@@ -49,7 +49,7 @@ impl LogHandle {
     /// winning over `log.level`.
     pub fn reload(&self, log: &Log) {
         CONTENTS.store(log.contents, Ordering::Relaxed);
-        if std::env::var_os("RUST_LOG").is_some() {
+        if rust_log().is_some() {
             tracing::info!("RUST_LOG is set: it wins over log.level");
             return;
         }
@@ -68,11 +68,13 @@ impl LogHandle {
 /// returns a handle that cannot reload.
 pub fn init(log: &Log) -> LogHandle {
     CONTENTS.store(log.contents, Ordering::Relaxed);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::builder()
-            .parse(&log.level)
-            .unwrap_or_else(|_| EnvFilter::new("info"))
-    });
+    let filter = rust_log()
+        .and_then(|v| EnvFilter::builder().parse(v).ok())
+        .unwrap_or_else(|| {
+            EnvFilter::builder()
+                .parse(&log.level)
+                .unwrap_or_else(|_| EnvFilter::new("info"))
+        });
     let (filter, handle) = reload::Layer::new(filter);
     let journald = if stderr_is_journal() {
         // Fails when there is no journald socket (containers): fall back.
@@ -102,6 +104,13 @@ pub fn init(log: &Log) -> LogHandle {
         filter: installed.then_some(handle),
         sink,
     }
+}
+
+/// `RUST_LOG`, when set to something.
+fn rust_log() -> Option<String> {
+    std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// systemd sets `JOURNAL_STREAM=dev:inode` for the stream it connects to
