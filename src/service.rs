@@ -213,6 +213,12 @@ impl SyncService {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(remote = %req.remote, error = %e, "undecodable SyncML message");
+                if crate::ops::logging::contents_allowed() {
+                    // Only with log.contents: the body may hold contact data.
+                    let body = String::from_utf8_lossy(&req.body);
+                    let cut = body.char_indices().nth(4096).map_or(body.len(), |(i, _)| i);
+                    tracing::debug!(body = %&body[..cut], "undecodable message body");
+                }
                 return SyncReply::HttpError {
                     status: 400,
                     message: format!("malformed SyncML message: {e}\n"),
@@ -292,18 +298,19 @@ impl SyncService {
         }
 
         // Serialise everything that touches one user's data.
-        let lock_key = match prior.as_ref().and_then(|s| s.user()) {
+        let user = match prior.as_ref().and_then(|s| s.user()) {
+            Some(u) => Some(u.to_owned()),
+            None => msg.header.source.loc_name.clone().filter(|u| !u.is_empty()),
+        };
+        let lock_key = match &user {
             Some(u) => format!("user:{u}"),
-            None => match msg.header.source.loc_name.as_deref() {
-                Some(u) if !u.is_empty() => format!("user:{u}"),
-                _ => format!("device:{device}"),
-            },
+            None => format!("device:{device}"),
         };
         let user_lock = self.user_lock(&lock_key);
         let _user_guard = user_lock.lock().await;
         let prior_report = prior.as_ref().map(|s| s.report().clone());
 
-        let span = tracing::info_span!("session", device = %device, sid = %client_sid, msg = msg.header.msg_id);
+        let span = tracing::info_span!("session", device = %device, user = user.as_deref().unwrap_or(""), sid = %client_sid, msg = msg.header.msg_id);
         let outcome = self
             .run_engine(prior, msg, span.clone())
             .instrument(span.clone())
