@@ -185,15 +185,23 @@ pub fn locate(text: &str, section: &str, key: Option<&str>, nth: Option<usize>) 
     None
 }
 
+/// The 1-based line of byte `offset` (any offset, boundary or not).
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
 /// Unknown keys and syntax errors of one TOML file.
 fn check_file(path: &Path, text: &str, out: &mut Vec<Finding>) {
     let origin = Some(path.display().to_string());
     let table: toml::Table = match toml::from_str(text) {
         Ok(t) => t,
         Err(e) => {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let line = e.span().map(|s| line_of_offset(text, s.start));
             out.push(Finding {
                 origin,
                 line,
