@@ -759,7 +759,7 @@ fn adds(msg_id: u32, url: &str, session: &str, names: &[String]) -> SyncMl {
     let items = names
         .iter()
         .map(|n| Item {
-            source: Some(Loc::uri(&format!("L-{n}"))),
+            source: Some(Loc::uri(format!("L-{n}"))),
             data: Some(ItemData::Text(format!(
                 "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:{n}\r\nN:{n};;;;\r\nEND:VCARD\r\n"
             ))),

@@ -343,9 +343,9 @@ pub fn render(reply: &Reply) -> String {
         Reply::Done(line) => out.push_str(line),
         Reply::Users(users) => {
             for u in users {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "{}{}\n",
+                    "{}{}",
                     u.name,
                     if u.restrict_devices {
                         "\t(registered devices only)"

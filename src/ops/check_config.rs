@@ -112,10 +112,10 @@ fn suggest(section: &str, key: &str) -> Option<String> {
         if let Some(c) = closest(key, top_level_names()) {
             return Some(c.to_owned());
         }
-    } else if let Some(keys) = section_keys(section) {
-        if let Some(c) = closest(key, keys.iter().copied()) {
-            return Some(format!("{section}.{c}"));
-        }
+    } else if let Some(c) =
+        section_keys(section).and_then(|keys| closest(key, keys.iter().copied()))
+    {
+        return Some(format!("{section}.{c}"));
     }
     // The right key in the wrong section (e.g. `listen` at the top level).
     let all: Vec<String> = all_keys().collect();

@@ -306,6 +306,9 @@ fn content_type_of(card: &str) -> &'static str {
     if v21 { mime::VCARD21 } else { mime::VCARD30 }
 }
 
+/// A page of (guid, vCard) and where the next one starts.
+pub type ExportPage = (Vec<(String, String)>, Option<String>);
+
 /// One page of a book's live cards: (guid, vCard) after `after` ("" = from
 /// the start), and the GUID to continue after (None at the end).
 pub fn export_page(
@@ -313,7 +316,7 @@ pub fn export_page(
     book: &BookId,
     after: &str,
     limit: usize,
-) -> Result<(Vec<(String, String)>, Option<String>), StoreError> {
+) -> Result<ExportPage, StoreError> {
     let page = schema::items_page(store, book, after, limit.max(1))?;
     let next = (page.len() >= limit.max(1))
         .then(|| page.last().map(|(g, _)| g.clone()))
