@@ -1,12 +1,12 @@
 //! Administration of users and devices, directly on a store.
 //!
-//! sled allows one process per database, so these run while the daemon is
-//! stopped (the admin socket for a running daemon is a later issue); opening
-//! a store the daemon holds fails with a clear message instead.
+//! sled allows one process per database: the CLI runs these on the store
+//! directly only while no daemon runs; a running daemon runs them for the
+//! CLI through its admin socket (`ops::admin_socket`).
 
 use crate::auth;
 use crate::store::schema::{self, DeviceRecord, UserRecord};
-use crate::store::{Store, StoreError, Txn};
+use crate::store::{Store, StoreError, Table, Txn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -18,6 +18,10 @@ pub enum AdminError {
     BadName(String),
     #[error("the password must not be empty")]
     EmptyPassword,
+    #[error("no device '{device}' for user '{user}'")]
+    NoDevice { user: String, device: String },
+    #[error("the device secret must not be empty")]
+    EmptySecret,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -137,6 +141,72 @@ pub fn list_devices(
     Ok(schema::devices(store, user)?)
 }
 
+/// Remove a user and everything stored for them: devices, nonces, address
+/// books with their items and change logs, maps and sync state.
+pub fn remove_user(store: &dyn Store, name: &str) -> Result<(), AdminError> {
+    if schema::user(store, name)?.is_none() {
+        return Err(AdminError::NoUser(name.to_owned()));
+    }
+    let mut t = Txn::new(store);
+    schema::remove_prefixed(&mut t, &Table::ALL, &[name])?;
+    store.commit(&t.into_batch())?;
+    Ok(())
+}
+
+/// Set a new password for an existing user.
+pub fn set_password(store: &dyn Store, name: &str, password: &str) -> Result<(), AdminError> {
+    if schema::user(store, name)?.is_none() {
+        return Err(AdminError::NoUser(name.to_owned()));
+    }
+    add_user(store, name, password, false, true, 0)
+}
+
+/// Forget a device of a user: its registration, nonce, maps and sync state
+/// (its next sync is a slow sync; the user's contacts are kept).
+pub fn remove_device(store: &dyn Store, user: &str, device: &str) -> Result<(), AdminError> {
+    if schema::user(store, user)?.is_none() {
+        return Err(AdminError::NoUser(user.to_owned()));
+    }
+    if schema::device(store, user, device)?.is_none() {
+        return Err(AdminError::NoDevice {
+            user: user.to_owned(),
+            device: device.to_owned(),
+        });
+    }
+    let mut t = Txn::new(store);
+    schema::remove_prefixed(
+        &mut t,
+        &[Table::Devices, Table::Nonces, Table::Maps, Table::Peers],
+        &[user, device],
+    )?;
+    store.commit(&t.into_batch())?;
+    Ok(())
+}
+
+/// Set (replace) the shared secret of a known device; only a key derived
+/// from it is stored.
+pub fn set_device_secret(
+    store: &dyn Store,
+    user: &str,
+    device: &str,
+    secret: &[u8],
+) -> Result<(), AdminError> {
+    if secret.is_empty() {
+        return Err(AdminError::EmptySecret);
+    }
+    let Some(mut rec) = schema::device(store, user, device)? else {
+        return Err(AdminError::NoDevice {
+            user: user.to_owned(),
+            device: device.to_owned(),
+        });
+    };
+    rec.secret_key = Some(auth::device_key(secret, device));
+    let mut t = Txn::new(store);
+    schema::put_device(&mut t, user, device, &rec);
+    store.commit(&t.into_batch())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +262,55 @@ mod tests {
             devs[0].1.secret_key.as_deref(),
             Some(auth::device_key(b"shh", "IMEI:1").as_slice())
         );
+        set_device_secret(&s, "alice", "IMEI:1", b"new").unwrap();
+        assert_eq!(
+            schema::device(&s, "alice", "IMEI:1")
+                .unwrap()
+                .unwrap()
+                .secret_key,
+            Some(auth::device_key(b"new", "IMEI:1"))
+        );
+        assert!(matches!(
+            set_device_secret(&s, "alice", "IMEI:2", b"x"),
+            Err(AdminError::NoDevice { .. })
+        ));
+        remove_device(&s, "alice", "IMEI:1").unwrap();
+        assert!(list_devices(&s, "alice").unwrap().is_empty());
+    }
+
+    #[test]
+    fn removing_a_user_removes_their_data_only() {
+        let s = MemoryStore::new();
+        add_user(&s, "alice", "a", false, false, 0).unwrap();
+        add_user(&s, "alicex", "b", false, false, 0).unwrap();
+        add_device(&s, "alice", "d1", None, 0).unwrap();
+        add_device(&s, "alicex", "d1", None, 0).unwrap();
+        let book = schema::BookId {
+            user: "alice".into(),
+            store: "contacts".into(),
+        };
+        let mut t = Txn::new(&s);
+        let item = crate::engine::book::Change {
+            content_type: "text/vcard",
+            data: "BEGIN:VCARD\r\nFN:A\r\nEND:VCARD\r\n",
+            origin: "",
+            now_ms: 0,
+        };
+        crate::engine::book::create(&mut t, &book, &item).unwrap();
+        s.commit(&t.into_batch()).unwrap();
+        set_password(&s, "alice", "new").unwrap();
+        assert_eq!(
+            schema::user(&s, "alice").unwrap().unwrap().md5_userpass,
+            auth::userpass_digest("alice", "new")
+        );
+        remove_user(&s, "alice").unwrap();
+        assert!(schema::user(&s, "alice").unwrap().is_none());
+        assert!(schema::items_page(&s, &book, "", 10).unwrap().is_empty());
+        assert!(schema::devices(&s, "alice").unwrap().is_empty());
+        assert_eq!(schema::devices(&s, "alicex").unwrap().len(), 1);
+        assert!(matches!(
+            remove_user(&s, "alice"),
+            Err(AdminError::NoUser(_))
+        ));
     }
 }

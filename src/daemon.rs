@@ -11,20 +11,17 @@ use crate::admin;
 use crate::config::{Config, Log};
 use crate::engine::server::{ServerConfig, ServerEngine};
 use crate::http::server::{HttpOptions, serve as serve_http};
+use crate::ops;
 use crate::service::{ServiceLimits, SyncService};
 use crate::store::{SledStore, Store};
 
 /// Local name of the contacts book in the store.
 pub const CONTACTS_STORE: &str = "contacts";
 
-pub fn init_logging(log: &Log) {
-    // RUST_LOG, when set, wins over the configured level (debugging aid).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+/// Install logging (journal under systemd, else stderr); see
+/// [`ops::logging`].
+pub fn init_logging(log: &Log) -> ops::logging::LogHandle {
+    ops::logging::init(log)
 }
 
 /// Open the sled store under the data directory (created if missing).
@@ -51,14 +48,25 @@ pub fn engine_config(cfg: &Config) -> ServerConfig {
     }
 }
 
-pub async fn serve(cfg: Config) -> Result<()> {
-    let store = Arc::new(open_store(&cfg)?);
-    let now = SystemTime::now()
+/// What `serve` needs besides the configuration: the logging handle and
+/// how to load the configuration again on SIGHUP.
+pub struct Control {
+    pub log: ops::logging::LogHandle,
+    /// `None`: SIGHUP is answered (RELOADING/READY) but changes nothing.
+    pub loader: Option<ops::ConfigLoader>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+pub async fn serve(cfg: Config, control: Control) -> Result<()> {
+    let store = Arc::new(open_store(&cfg)?);
     for u in &cfg.users {
-        if admin::ensure_user(store.as_ref(), &u.name, &u.md5_userpass, now)? {
+        if admin::ensure_user(store.as_ref(), &u.name, &u.md5_userpass, now_ms())? {
             tracing::info!(user = %u.name, "user from the configuration file stored");
         }
     }
@@ -72,25 +80,92 @@ pub async fn serve(cfg: Config) -> Result<()> {
         fallback_url: format!("http://{local}{}", cfg.server.path),
     };
     let store_dyn: Arc<dyn Store> = store.clone();
-    let service = Arc::new(SyncService::new(
-        ServerEngine::new(engine_config(&cfg)),
-        store_dyn,
-        limits,
-    ));
+    let metrics = cfg
+        .server
+        .metrics
+        .then(|| Arc::new(ops::metrics::Metrics::new()));
+    let mut service = SyncService::new(ServerEngine::new(engine_config(&cfg)), store_dyn, limits);
+    if let Some(m) = &metrics {
+        service = service.with_observer(m.clone());
+    }
+    let service = Arc::new(service);
+    let admin_socket = if cfg.admin.enabled {
+        Some(
+            ops::admin_socket::AdminServer::bind(
+                &cfg.admin.socket,
+                service.clone(),
+                cfg.server.max_obj_size.get(),
+            )
+            .context("admin socket")?,
+        )
+    } else {
+        None
+    };
     let opts = HttpOptions {
         sync_path: cfg.server.path.clone(),
         max_body_bytes: cfg.server.max_body_bytes.get(),
         header_read_timeout: Duration::from_secs(30),
         request_timeout: Duration::from_secs(120),
-        shutdown_grace: Duration::from_secs(10),
+        shutdown_grace: cfg.server.shutdown_grace,
     };
+    let endpoint = Arc::new(ops::Endpoint {
+        service: service.clone(),
+        metrics,
+    });
     tracing::info!(listen = %local, path = %cfg.server.path, data_dir = %cfg.storage.data_dir.display(), "syncmld serving");
-    serve_http(listener, service, opts, shutdown_signal())
-        .await
-        .context("HTTP server")?;
-    store.flush().context("flushing the store")?;
+    ops::notify::ready(&format!("serving on {local}"));
+    let watchdog = ops::notify::watchdog_interval().map(|every| {
+        tracing::info!(
+            interval_ms = every.as_millis() as u64,
+            "systemd watchdog enabled"
+        );
+        tokio::spawn(ops::notify::watchdog(every))
+    });
+    let reloader = tokio::spawn(reload_on_sighup(cfg.clone(), control, store.clone()));
+
+    let shutdown = async {
+        shutdown_signal().await;
+        ops::notify::stopping();
+    };
+    let served = serve_http(listener, endpoint, opts, shutdown).await;
+    reloader.abort();
+    drop(admin_socket);
+    served.context("HTTP server")?;
+    ops::notify::status("flushing the store");
+    let flushed = tokio::task::spawn_blocking({
+        let store = store.clone();
+        move || store.flush()
+    })
+    .await;
+    match flushed {
+        Ok(r) => r.context("flushing the store")?,
+        Err(e) => anyhow::bail!("flushing the store: {e}"),
+    }
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP (`systemctl reload`): apply what can change without a restart.
+async fn reload_on_sighup(mut running: Config, control: Control, store: Arc<SledStore>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload is not available");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the configuration");
+        let Some(loader) = &control.loader else {
+            ops::notify::reloading();
+            ops::notify::ready("serving");
+            continue;
+        };
+        // The loader reads files and the store: off the async workers.
+        tokio::task::block_in_place(|| {
+            ops::reload(loader, &mut running, &control.log, store.as_ref(), now_ms())
+        });
+    }
 }
 
 async fn shutdown_signal() {

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod engine;
 pub mod http;
 pub mod local_book;
+pub mod ops;
 pub mod protocol;
 pub mod service;
 pub mod store;

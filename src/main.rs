@@ -4,13 +4,15 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use syncmld::config::{self, Config};
-use syncmld::{admin, daemon};
+use syncmld::daemon;
+use syncmld::ops::admin_api::{self, Request};
+use syncmld::ops::admin_socket::{self, Admin};
+use syncmld::ops::{self, check_config, import_export};
 
 #[derive(Parser)]
 #[command(
@@ -25,13 +27,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the daemon (server role) until SIGTERM/SIGINT.
+    /// Run the daemon (server role) until SIGTERM/SIGINT; SIGHUP reloads.
     Serve {
         #[command(flatten)]
         common: Common,
         /// Address to listen on, e.g. 127.0.0.1:8080 (overrides server.listen).
         #[arg(long, value_name = "ADDR:PORT")]
         listen: Option<std::net::SocketAddr>,
+    },
+    /// Check the configuration layers: unknown keys (with the closest valid
+    /// name), syntax errors and bad values, with file and line.
+    CheckConfig {
+        /// Configuration file, layered over the built-in defaults and /etc/syncmld/syncmld.toml.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Client role: sync with the configured peers now and print what moved.
     Sync {
@@ -48,12 +57,44 @@ enum Command {
         #[arg(long)]
         status: bool,
     },
-    /// Manage users (while the daemon is stopped).
+    /// Manage users (through the running daemon, or on the store when stopped).
     #[command(subcommand)]
     User(UserCmd),
-    /// Manage devices (while the daemon is stopped).
+    /// Manage devices (through the running daemon, or on the store when stopped).
     #[command(subcommand)]
     Device(DeviceCmd),
+    /// Users, devices, contacts and store size.
+    Stats {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write a user's contacts as a vdir (one .vcf per contact) or, when
+    /// --out ends in .vcf, as one multi-vCard file.
+    Export {
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_name = "DIR|FILE.vcf")]
+        out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Add the contacts of a vdir or a multi-vCard file to a user's book;
+    /// contacts already there are skipped. Devices get them on their next sync.
+    Import {
+        #[arg(long)]
+        user: String,
+        #[arg(value_name = "DIR|FILE")]
+        path: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Conflicts kept for review (none are kept yet).
+    Conflicts {
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -85,6 +126,18 @@ enum UserCmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Remove a user with all their contacts, devices and sync state.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Change a user's password (read from the first line of stdin).
+    Passwd {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +155,21 @@ enum DeviceCmd {
     /// List a user's devices.
     List {
         user: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Forget a device: its registration, maps and sync state (its next
+    /// sync is a slow sync).
+    Remove {
+        user: String,
+        device: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Set a device's shared secret (read from the first line of stdin).
+    Secret {
+        user: String,
+        device: String,
         #[command(flatten)]
         common: Common,
     },
@@ -124,13 +192,28 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(addr) = listen {
                 cfg.server.listen = addr;
             }
-            daemon::init_logging(&cfg.log);
+            let log = daemon::init_logging(&cfg.log);
+            let reload_common = common.clone();
+            let loader: ops::ConfigLoader = Box::new(move || {
+                let mut c = load_config_typed(&reload_common)?;
+                if let Some(addr) = listen {
+                    c.server.listen = addr;
+                }
+                Ok(c)
+            });
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the runtime")?;
-            rt.block_on(daemon::serve(cfg))
+            rt.block_on(daemon::serve(
+                cfg,
+                daemon::Control {
+                    log,
+                    loader: Some(loader),
+                },
+            ))
         }
+        Command::CheckConfig { config: file } => check_config(file.as_deref()),
         Command::Sync {
             common,
             peer,
@@ -172,34 +255,26 @@ fn run(cli: Cli) -> Result<()> {
             restrict_devices,
             replace,
         }) => {
-            let cfg = load_config(&common)?;
+            let admin = connect(&common)?;
             let password = read_secret("password")?;
-            let store = daemon::open_store(&cfg)?;
-            admin::add_user(
-                &store,
-                &name,
-                &password,
-                restrict_devices,
-                replace,
-                now_ms(),
-            )?;
-            println!("user {name} {}", if replace { "updated" } else { "added" });
-            Ok(())
+            call(
+                &admin,
+                Request::UserAdd {
+                    name,
+                    password,
+                    restrict_devices,
+                    replace,
+                },
+            )
         }
-        Command::User(UserCmd::List { common }) => {
-            let cfg = load_config(&common)?;
-            let store = daemon::open_store(&cfg)?;
-            for (name, rec) in admin::list_users(&store)? {
-                println!(
-                    "{name}{}",
-                    if rec.restrict_devices {
-                        "\t(registered devices only)"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            Ok(())
+        Command::User(UserCmd::List { common }) => call(&connect(&common)?, Request::UserList),
+        Command::User(UserCmd::Remove { name, common }) => {
+            call(&connect(&common)?, Request::UserRemove { name })
+        }
+        Command::User(UserCmd::Passwd { name, common }) => {
+            let admin = connect(&common)?;
+            let password = read_secret("new password")?;
+            call(&admin, Request::UserPasswd { name, password })
         }
         Command::Device(DeviceCmd::Add {
             user,
@@ -207,48 +282,245 @@ fn run(cli: Cli) -> Result<()> {
             common,
             secret_stdin,
         }) => {
-            let cfg = load_config(&common)?;
+            let admin = connect(&common)?;
             let secret = if secret_stdin {
                 Some(read_secret("device secret")?)
             } else {
                 None
             };
-            let store = daemon::open_store(&cfg)?;
-            admin::add_device(
-                &store,
-                &user,
-                &device,
-                secret.as_deref().map(str::as_bytes),
-                now_ms(),
-            )?;
-            println!("device {device} registered for {user}");
-            Ok(())
+            call(
+                &admin,
+                Request::DeviceAdd {
+                    user,
+                    device,
+                    secret,
+                },
+            )
         }
         Command::Device(DeviceCmd::List { user, common }) => {
-            let cfg = load_config(&common)?;
-            let store = daemon::open_store(&cfg)?;
-            for (device, rec) in admin::list_devices(&store, &user)? {
-                let reg = if rec.registered { "registered" } else { "seen" };
-                let secret = if rec.secret_key.is_some() {
-                    ", has secret"
+            call(&connect(&common)?, Request::DeviceList { user })
+        }
+        Command::Device(DeviceCmd::Remove {
+            user,
+            device,
+            common,
+        }) => call(&connect(&common)?, Request::DeviceRemove { user, device }),
+        Command::Device(DeviceCmd::Secret {
+            user,
+            device,
+            common,
+        }) => {
+            let admin = connect(&common)?;
+            let secret = read_secret("device secret")?;
+            call(
+                &admin,
+                Request::DeviceSecret {
+                    user,
+                    device,
+                    secret,
+                },
+            )
+        }
+        Command::Stats { common } => call(&connect(&common)?, Request::Stats),
+        Command::Conflicts { user, common } => {
+            call(&connect(&common)?, Request::Conflicts { user })
+        }
+        Command::Export { user, out, common } => export(&connect(&common)?, &user, &out),
+        Command::Import { user, path, common } => import(&connect(&common)?, &user, &path),
+    }
+}
+
+fn load_config_typed(common: &Common) -> Result<Config, config::ConfigError> {
+    let etc = Path::new(config::ETC_CONFIG);
+    let mut cfg = config::load(common.config.as_deref(), Some(etc))?;
+    if let Some(dir) = &common.data_dir {
+        let dir = std::path::absolute(dir).map_err(config::ConfigError::WorkingDir)?;
+        cfg.set_data_dir(dir);
+    }
+    Ok(cfg)
+}
+
+fn load_config(common: &Common) -> Result<Config> {
+    Ok(load_config_typed(common)?)
+}
+
+fn check_config(file: Option<&Path>) -> Result<()> {
+    let cwd = std::env::current_dir().context("working directory")?;
+    let env = config::process_env()?;
+    let report = check_config::check(&config::Sources {
+        config_file: file,
+        etc_file: Some(Path::new(config::ETC_CONFIG)),
+        env,
+        cwd: &cwd,
+    });
+    for f in &report.findings {
+        println!("{f}");
+    }
+    match report.config {
+        Some(cfg) if report.findings.is_empty() => {
+            println!(
+                "configuration OK: listen {}{}, data {}, admin socket {}",
+                cfg.server.listen,
+                cfg.server.path,
+                cfg.storage.data_dir.display(),
+                if cfg.admin.enabled {
+                    cfg.admin.socket.display().to_string()
                 } else {
-                    ""
-                };
-                println!("{device}\t{reg}{secret}");
-            }
+                    "off".into()
+                }
+            );
             Ok(())
+        }
+        _ => bail!(
+            "{} problem{} in the configuration",
+            report.findings.len(),
+            if report.findings.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+/// Through the running daemon's admin socket when one answers there, else
+/// on the store directly (which fails while another process holds it).
+fn connect(common: &Common) -> Result<Admin> {
+    let cfg = load_config(common)?;
+    if admin_socket::daemon_listening(&cfg.admin.socket) {
+        return Ok(Admin::Socket(cfg.admin.socket));
+    }
+    let store = daemon::open_store(&cfg).with_context(|| {
+        format!(
+            "no daemon answers on the admin socket {}",
+            cfg.admin.socket.display()
+        )
+    })?;
+    Ok(Admin::Direct {
+        store: Box::new(store),
+        max_item_bytes: cfg.server.max_obj_size.get(),
+    })
+}
+
+fn call(admin: &Admin, req: Request) -> Result<()> {
+    let reply = admin.call(req)?;
+    let text = admin_api::render(&reply);
+    if !text.is_empty() {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal, a plain line per step otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
+    total: Option<u64>,
+    done: u64,
+}
+
+impl Progress {
+    fn new(what: &'static str, total: Option<u64>) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = match total {
+                Some(n) => indicatif::ProgressBar::new(n),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            let style =
+                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+                    .map(|s| s.progress_chars("=> "))
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            if total.is_some() {
+                bar.set_style(style);
+            }
+            bar.set_message(what);
+            bar
+        });
+        Progress {
+            bar,
+            what,
+            total,
+            done: 0,
+        }
+    }
+
+    fn inc(&mut self, n: u64) {
+        self.done += n;
+        match &self.bar {
+            Some(bar) => bar.inc(n),
+            None => match self.total {
+                Some(t) => eprintln!("{}: {}/{t}", self.what, self.done),
+                None => eprintln!("{}: {}", self.what, self.done),
+            },
+        }
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
         }
     }
 }
 
-fn load_config(common: &Common) -> Result<Config> {
-    let etc = Path::new(config::ETC_CONFIG);
-    let mut cfg = config::load(common.config.as_deref(), Some(etc))?;
-    if let Some(dir) = &common.data_dir {
-        cfg.storage.data_dir = std::path::absolute(dir)
-            .with_context(|| format!("data directory {}", dir.display()))?;
+const BATCH: usize = 250;
+
+fn import(admin: &Admin, user: &str, path: &Path) -> Result<()> {
+    let cards = import_export::read_cards(path)?;
+    let mut progress = Progress::new("importing", Some(cards.len() as u64));
+    let mut total = import_export::ImportCounts::default();
+    for chunk in cards.chunks(BATCH) {
+        let reply = admin.call(Request::ImportBatch {
+            user: user.to_owned(),
+            cards: chunk.to_vec(),
+        });
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                progress.finish();
+                return Err(e.into());
+            }
+        };
+        let admin_api::Reply::Imported(counts) = reply else {
+            bail!("unexpected reply to an import batch");
+        };
+        total.add(counts);
+        progress.inc(chunk.len() as u64);
     }
-    Ok(cfg)
+    progress.finish();
+    println!("{}", admin_api::render(&admin_api::Reply::Imported(total)));
+    Ok(())
+}
+
+fn export(admin: &Admin, user: &str, out: &Path) -> Result<()> {
+    let target = import_export::ExportTarget::from_path(out);
+    let mut writer = import_export::ExportWriter::create(target)?;
+    let mut progress = Progress::new("exporting", None);
+    let mut after = String::new();
+    loop {
+        let reply = admin.call(Request::ExportPage {
+            user: user.to_owned(),
+            after: after.clone(),
+            limit: BATCH,
+        });
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                progress.finish();
+                return Err(e.into());
+            }
+        };
+        let admin_api::Reply::ExportPage { cards, next } = reply else {
+            bail!("unexpected reply to an export request");
+        };
+        for (guid, card) in &cards {
+            writer.write(guid, card)?;
+        }
+        progress.inc(cards.len() as u64);
+        match next {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    progress.finish();
+    let n = writer.finish()?;
+    println!("{n} contacts exported to {}", out.display());
+    Ok(())
 }
 
 /// One line from stdin (without prompting when stdin is not a terminal).
@@ -267,11 +539,4 @@ fn read_secret(what: &str) -> Result<String> {
         bail!("no {what} on stdin");
     }
     Ok(value)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

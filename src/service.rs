@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
 
 use crate::engine::Env;
-use crate::engine::server::{ServerEngine, ServerSession};
+use crate::engine::server::{Report, ServerEngine, ServerSession};
 use crate::http::{SyncHandler, SyncReply, SyncRequest};
 use crate::protocol::{SyncMl, mime};
 use crate::store::Store;
@@ -38,6 +38,61 @@ pub struct ServiceLimits {
     /// Absolute URL of the sync endpoint, for RespURIs when the client's
     /// Target is not an http(s) URL.
     pub fallback_url: String,
+}
+
+/// How one request to the sync endpoint ended, for [`SyncObserver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageResult {
+    /// Answered with a SyncML message.
+    Ok,
+    /// A resend, answered from the cache.
+    Resend,
+    /// Refused with an HTTP 4xx (undecodable, unknown session, ...).
+    Rejected,
+    /// HTTP 5xx: storage or internal failure, or too many sessions.
+    Error,
+}
+
+impl MessageResult {
+    pub const ALL: [MessageResult; 4] = [
+        MessageResult::Ok,
+        MessageResult::Resend,
+        MessageResult::Rejected,
+        MessageResult::Error,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageResult::Ok => "ok",
+            MessageResult::Resend => "resend",
+            MessageResult::Rejected => "rejected",
+            MessageResult::Error => "error",
+        }
+    }
+}
+
+/// How a session ended, for [`SyncObserver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The session ran to its end (anchors stored).
+    Completed,
+    /// A message of it failed or was refused; the session was dropped.
+    Failed,
+    /// Idle past the session timeout before it completed.
+    Abandoned,
+}
+
+/// A hook for metrics: told about every message and every session end.
+/// Called on the request path, so implementations must be quick.
+pub trait SyncObserver: Send + Sync + 'static {
+    /// A decoded client message about to go through the engine.
+    fn incoming(&self, _msg: &SyncMl) {}
+    /// Our reply to it, after its changes were committed.
+    fn replied(&self, _reply: &SyncMl) {}
+    /// One request handled, and how long it took.
+    fn message_done(&self, _result: MessageResult, _elapsed: Duration) {}
+    /// A session ended.
+    fn session_ended(&self, _report: &Report, _end: SessionEnd) {}
 }
 
 /// One live (or just finished) session and what a resend must get.
@@ -70,6 +125,7 @@ struct Inner {
     store: Arc<dyn Store>,
     limits: ServiceLimits,
     tables: Mutex<Tables>,
+    observer: Option<Arc<dyn SyncObserver>>,
 }
 
 impl SyncService {
@@ -80,8 +136,28 @@ impl SyncService {
                 store,
                 limits,
                 tables: Mutex::new(Tables::default()),
+                observer: None,
             }),
         }
+    }
+
+    /// Report messages and session ends to `observer` (metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn SyncObserver>) -> Self {
+        // Called right after `new`, while the service is not shared yet.
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.observer = Some(observer);
+        }
+        self
+    }
+
+    /// Wait until nothing else touches `user`'s data, and keep it so while
+    /// the guard lives (admin changes to a book, e.g. import, take this so
+    /// they never interleave with a sync message of that user).
+    pub async fn lock_user(&self, user: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        self.inner
+            .user_lock(&format!("user:{user}"))
+            .lock_owned()
+            .await
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -99,6 +175,12 @@ impl SyncService {
 }
 
 impl Inner {
+    fn observe(&self, f: impl FnOnce(&dyn SyncObserver)) {
+        if let Some(o) = &self.observer {
+            f(o.as_ref());
+        }
+    }
+
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
         // A panic while holding this lock can only come from a bug in the
         // few lines below; recover the data rather than poisoning the daemon.
@@ -122,6 +204,9 @@ impl Inner {
             if let Ok(s) = slot.try_lock() {
                 if now.duration_since(s.touched) > timeout {
                     dead.push((token.clone(), s.device.clone(), s.client_session_id.clone()));
+                    if let Some(session) = &s.session {
+                        self.observe(|o| o.session_ended(session.report(), SessionEnd::Abandoned));
+                    }
                 }
             }
         }
@@ -134,10 +219,30 @@ impl Inner {
     }
 
     async fn process(&self, req: SyncRequest) -> SyncReply {
+        let started = Instant::now();
+        let mut resend = false;
+        let reply = self.process_message(req, &mut resend).await;
+        let result = match &reply {
+            SyncReply::Message { .. } if resend => MessageResult::Resend,
+            SyncReply::Message { .. } => MessageResult::Ok,
+            SyncReply::HttpError { status, .. } if *status >= 500 => MessageResult::Error,
+            SyncReply::HttpError { .. } => MessageResult::Rejected,
+        };
+        self.observe(|o| o.message_done(result, started.elapsed()));
+        reply
+    }
+
+    async fn process_message(&self, req: SyncRequest, resend: &mut bool) -> SyncReply {
         let msg = match xml::decode(&req.body) {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(remote = %req.remote, error = %e, "undecodable SyncML message");
+                if crate::ops::logging::contents_allowed() {
+                    // Only with log.contents: the body may hold contact data.
+                    let body = String::from_utf8_lossy(&req.body);
+                    let cut = body.char_indices().nth(4096).map_or(body.len(), |(i, _)| i);
+                    tracing::debug!(body = %&body[..cut], "undecodable message body");
+                }
                 return SyncReply::HttpError {
                     status: 400,
                     message: format!("malformed SyncML message: {e}\n"),
@@ -180,6 +285,7 @@ impl Inner {
             if slot.last_msg_id == msg.header.msg_id {
                 if let Some(reply) = &slot.last_reply {
                     tracing::debug!(%device, msg_id = msg.header.msg_id, "resent message: cached reply");
+                    *resend = true;
                     return SyncReply::Message {
                         content_type: mime::SYNCML_XML,
                         body: reply.as_ref().clone(),
@@ -216,17 +322,19 @@ impl Inner {
         }
 
         // Serialise everything that touches one user's data.
-        let lock_key = match prior.as_ref().and_then(|s| s.user()) {
+        let user = match prior.as_ref().and_then(|s| s.user()) {
+            Some(u) => Some(u.to_owned()),
+            None => msg.header.source.loc_name.clone().filter(|u| !u.is_empty()),
+        };
+        let lock_key = match &user {
             Some(u) => format!("user:{u}"),
-            None => match msg.header.source.loc_name.as_deref() {
-                Some(u) if !u.is_empty() => format!("user:{u}"),
-                _ => format!("device:{device}"),
-            },
+            None => format!("device:{device}"),
         };
         let user_lock = self.user_lock(&lock_key);
         let _user_guard = user_lock.lock().await;
+        let prior_report = prior.as_ref().map(|s| s.report().clone());
 
-        let span = tracing::info_span!("session", device = %device, sid = %client_sid, msg = msg.header.msg_id);
+        let span = tracing::info_span!("session", device = %device, user = user.as_deref().unwrap_or(""), sid = %client_sid, msg = msg.header.msg_id);
         let outcome = self
             .run_engine(prior, msg, span.clone())
             .instrument(span.clone())
@@ -234,6 +342,9 @@ impl Inner {
         let (reply_bytes, next) = match outcome {
             Ok(v) => v,
             Err(reply) => {
+                if let Some(r) = &prior_report {
+                    self.observe(|o| o.session_ended(r, SessionEnd::Failed));
+                }
                 // The session can't continue consistently; forget it.
                 if let Some(tok) = &token {
                     self.forget(tok);
@@ -242,6 +353,9 @@ impl Inner {
             }
         };
         let reply = Arc::new(reply_bytes);
+        if let Some(session) = next.as_ref().filter(|s| s.is_complete()) {
+            self.observe(|o| o.session_ended(session.report(), SessionEnd::Completed));
+        }
         match (next, slot_guard) {
             (Some(session), Some(mut slot)) => {
                 slot.last_msg_id = session.last_msg_id();
@@ -267,6 +381,9 @@ impl Inner {
                 t.by_client.insert((device, client_sid), tok);
             }
             (None, _) => {
+                if let Some(r) = &prior_report {
+                    self.observe(|o| o.session_ended(r, SessionEnd::Failed));
+                }
                 if let Some(tok) = &token {
                     self.forget(tok);
                 }
@@ -294,6 +411,7 @@ impl Inner {
         let engine = self.engine.clone();
         let store = self.store.clone();
         let fallback = self.limits.fallback_url.clone();
+        let observer = self.observer.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let _e = span.enter();
             let mut random = [0u8; 32];
@@ -303,6 +421,9 @@ impl Inner {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
             let env = Env { now_ms, random };
+            if let Some(o) = &observer {
+                o.incoming(&msg);
+            }
             let outcome = engine
                 .handle(prior, msg, &env, store.as_ref(), &xml::XmlSizer, &fallback)
                 .map_err(|e| format!("engine: {e}"))?;
@@ -310,6 +431,9 @@ impl Inner {
             store
                 .commit(&outcome.batch)
                 .map_err(|e| format!("store commit: {e}"))?;
+            if let Some(o) = &observer {
+                o.replied(&outcome.reply);
+            }
             Ok::<_, String>((xml::encode(&outcome.reply), outcome.next))
         })
         .await;

@@ -27,9 +27,11 @@ SYNCMLD_SHARED=$(cd "$SYNCMLD_SHARED" && pwd)
 # --- system packages ---
 # python3-twisted is not pulled in by syncevolution-http (Debian bug) but its
 # HTTP server needs it; gcc builds the peers' curl LD_PRELOAD shim; xmllint
-# validates what we emit against schemas/.
+# validates what we emit against schemas/; systemd brings systemd-analyze
+# for the unit-file test.
 PACKAGES=(syncevolution syncevolution-http syncevolution-libs dbus dbus-x11
-          python3-twisted python3-dbus python3-gi python3-openssl gcc libxml2-utils)
+          python3-twisted python3-dbus python3-gi python3-openssl gcc libxml2-utils
+          systemd)
 
 if command -v dpkg-query >/dev/null; then
     missing=()

@@ -20,9 +20,11 @@ use std::path::Path;
 use ::config::{Environment, File, FileFormat};
 
 pub use error::ConfigError;
+pub use model::{Admin, Auth, Config, ConflictPolicy, Contacts, Log, Role, Server, Storage, User};
 pub use peers::{Client, MODES, Peer, RawBook, RawClient, RawPeer, mode_by_name, mode_name};
-pub use model::{Auth, Config, ConflictPolicy, Contacts, Log, Role, Server, Storage, User};
-pub use raw::{RawAuth, RawContacts, RawLog, RawServer, RawSettings, RawStorage, RawUser};
+pub use raw::{
+    RawAdmin, RawAuth, RawContacts, RawLog, RawServer, RawSettings, RawStorage, RawUser,
+};
 
 /// The system-wide configuration file, layered under `--config`.
 pub const ETC_CONFIG: &str = "/etc/syncmld/syncmld.toml";
@@ -134,7 +136,7 @@ fn origin_of(key: &str, src: &Sources) -> Option<String> {
 
 /// The process environment as strings. A non-UTF-8 `SYNCMLD__*` variable is
 /// an error (it was meant for us); other non-UTF-8 variables are skipped.
-fn process_env() -> Result<HashMap<String, String>, ConfigError> {
+pub fn process_env() -> Result<HashMap<String, String>, ConfigError> {
     let mut out = HashMap::new();
     for (k, v) in std::env::vars_os() {
         match (k.into_string(), v.into_string()) {

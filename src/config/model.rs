@@ -26,6 +26,18 @@ pub struct Config {
     pub client: super::peers::Client,
     /// Client role: the backup servers.
     pub peers: Vec<super::peers::Peer>,
+    pub admin: Admin,
+}
+
+impl Config {
+    /// Use another data directory (`--data-dir`). An admin socket that
+    /// defaulted to the old data directory moves along with it.
+    pub fn set_data_dir(&mut self, dir: PathBuf) {
+        if self.admin.socket == self.storage.data_dir.join("admin.sock") {
+            self.admin.socket = dir.join("admin.sock");
+        }
+        self.storage.data_dir = dir;
+    }
 }
 
 /// Which side of SyncML this daemon plays; `main` decides what it supports.
@@ -48,6 +60,10 @@ pub struct Server {
     pub max_obj_size: NonZeroU64,
     pub session_timeout: Duration,
     pub max_sessions: NonZeroUsize,
+    /// How long in-flight requests may run after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Serve `GET /metrics` (Prometheus text format).
+    pub metrics: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -124,4 +140,12 @@ pub struct Log {
     pub level: String,
     /// Log contact data and credentials.
     pub contents: bool,
+}
+
+/// The admin socket (`syncmld user …` etc. while the daemon runs).
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub enabled: bool,
+    /// Absolute path of the Unix socket.
+    pub socket: PathBuf,
 }

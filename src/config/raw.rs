@@ -21,6 +21,7 @@ pub struct RawSettings {
     pub log: RawLog,
     pub client: super::peers::RawClient,
     pub peers: Vec<super::peers::RawPeer>,
+    pub admin: RawAdmin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -33,6 +34,8 @@ pub struct RawServer {
     pub max_obj_size: u64,
     pub session_timeout_secs: u64,
     pub max_sessions: u64,
+    pub shutdown_grace_secs: u64,
+    pub metrics: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -87,6 +90,25 @@ pub struct RawLog {
     pub contents: bool,
 }
 
+/// The local admin socket of a running daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdmin {
+    pub enabled: bool,
+    /// Absent: `$RUNTIME_DIRECTORY/admin.sock` (systemd) if set, else
+    /// `admin.sock` in the data directory.
+    pub socket: Option<String>,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        RawAdmin {
+            enabled: true,
+            socket: None,
+        }
+    }
+}
+
 impl Default for RawSettings {
     fn default() -> Self {
         RawSettings {
@@ -99,6 +121,7 @@ impl Default for RawSettings {
             log: RawLog::default(),
             client: Default::default(),
             peers: Vec::new(),
+            admin: RawAdmin::default(),
         }
     }
 }
@@ -113,6 +136,8 @@ impl Default for RawServer {
             max_obj_size: 4_000_000,
             session_timeout_secs: 300,
             max_sessions: 10_000,
+            shutdown_grace_secs: 10,
+            metrics: true,
         }
     }
 }

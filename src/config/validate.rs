@@ -10,8 +10,12 @@ use std::time::Duration;
 use base64::Engine;
 
 use super::ConfigError;
-use super::model::{Auth, Config, ConflictPolicy, Contacts, Log, Role, Server, Storage, User};
-use super::raw::{RawAuth, RawContacts, RawLog, RawServer, RawSettings, RawStorage, RawUser};
+use super::model::{
+    Admin, Auth, Config, ConflictPolicy, Contacts, Log, Role, Server, Storage, User,
+};
+use super::raw::{
+    RawAdmin, RawAuth, RawContacts, RawLog, RawServer, RawSettings, RawStorage, RawUser,
+};
 use crate::auth::{self, Scheme};
 
 impl Config {
@@ -24,12 +28,14 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let client = super::peers::client(&raw.client)?;
         let peers = super::peers::peers(raw.peers, &client, cwd)?;
+        let storage = storage(&raw.storage, env, cwd)?;
         Ok(Config {
             client,
             peers,
             role: role(&raw.role)?,
             server: server(&raw.server)?,
-            storage: storage(&raw.storage, env, cwd)?,
+            admin: admin(&raw.admin, &storage, env, cwd)?,
+            storage,
             auth: auth(&raw.auth)?,
             contacts: contacts(&raw.contacts)?,
             users: users(raw.users)?,
@@ -105,6 +111,46 @@ fn server(raw: &RawServer) -> Result<Server, ConfigError> {
             positive("server.session_timeout_secs", raw.session_timeout_secs)?.get(),
         ),
         max_sessions,
+        shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
+        metrics: raw.metrics,
+    })
+}
+
+fn admin(
+    raw: &RawAdmin,
+    storage: &Storage,
+    env: &HashMap<String, String>,
+    cwd: &Path,
+) -> Result<Admin, ConfigError> {
+    let socket = match raw.socket.as_deref() {
+        Some("") => {
+            return Err(ConfigError::invalid(
+                "admin.socket",
+                "",
+                "must not be empty (omit it for the default)",
+            ));
+        }
+        Some(p) => cwd.join(p),
+        // systemd may list several directories separated by ':'; ours is the first.
+        None => match env
+            .get("RUNTIME_DIRECTORY")
+            .and_then(|s| s.split(':').find(|p| !p.is_empty()))
+        {
+            Some(run) => cwd.join(run).join("admin.sock"),
+            None => storage.data_dir.join("admin.sock"),
+        },
+    };
+    // sun_path holds 108 bytes including the terminating NUL.
+    if socket.as_os_str().len() > 107 {
+        return Err(ConfigError::invalid(
+            "admin.socket",
+            socket.display().to_string(),
+            "longer than the 107 bytes a Unix socket path may have",
+        ));
+    }
+    Ok(Admin {
+        enabled: raw.enabled,
+        socket,
     })
 }
 

@@ -3,7 +3,7 @@
 //! "changes since a peer's last sync, not made by that peer" rests on.
 //! Both roles and the admin import write through these functions.
 
-use crate::engine::EngineError;
+use crate::store::StoreError;
 use crate::store::Txn;
 use crate::store::schema::{self, BookId, ItemRecord};
 
@@ -19,7 +19,7 @@ pub struct Change<'a> {
 }
 
 /// Take the next change sequence number of the book.
-pub fn next_seq(txn: &mut Txn<'_>, book: &BookId) -> Result<u64, EngineError> {
+pub fn next_seq(txn: &mut Txn<'_>, book: &BookId) -> Result<u64, StoreError> {
     let mut meta = schema::book_meta(txn, book)?;
     meta.seq += 1;
     schema::put_book_meta(txn, book, &meta);
@@ -28,11 +28,7 @@ pub fn next_seq(txn: &mut Txn<'_>, book: &BookId) -> Result<u64, EngineError> {
 
 /// A new item; returns its id (a short decimal: GUID on the server, LUID on
 /// the client — well under the 32-byte MaxGUIDSize clients assume).
-pub fn create(
-    txn: &mut Txn<'_>,
-    book: &BookId,
-    change: &Change<'_>,
-) -> Result<String, EngineError> {
+pub fn create(txn: &mut Txn<'_>, book: &BookId, change: &Change<'_>) -> Result<String, StoreError> {
     let mut meta = schema::book_meta(txn, book)?;
     // Skip ids taken otherwise (a peer may have named an item itself, e.g.
     // a server Replace for a LUID we no longer had).
@@ -55,7 +51,7 @@ pub fn update(
     id: &str,
     old: Option<&ItemRecord>,
     change: &Change<'_>,
-) -> Result<(), EngineError> {
+) -> Result<(), StoreError> {
     let seq = next_seq(txn, book)?;
     let rec = ItemRecord {
         content_type: change.content_type.to_owned(),
@@ -83,7 +79,7 @@ pub fn delete(
     old: &ItemRecord,
     origin: &str,
     now_ms: u64,
-) -> Result<(), EngineError> {
+) -> Result<(), StoreError> {
     let seq = next_seq(txn, book)?;
     let rec = ItemRecord {
         seq,

@@ -39,4 +39,10 @@ pub enum SyncReply {
 /// The protocol side of the HTTP endpoint.
 pub trait SyncHandler: Send + Sync + 'static {
     fn handle(&self, req: SyncRequest) -> impl Future<Output = SyncReply> + Send;
+
+    /// The body of `GET /metrics` (Prometheus text format 0.0.4), or `None`
+    /// when metrics are off (then the path is 404).
+    fn metrics(&self) -> impl Future<Output = Option<String>> + Send {
+        std::future::ready(None)
+    }
 }

@@ -3,6 +3,7 @@
 //! Routes:
 //! * `POST {sync_path}[?query]` with `application/vnd.syncml+xml` → [`SyncHandler::handle`]
 //! * `GET /healthz` → `200 ok`
+//! * `GET /metrics` → [`SyncHandler::metrics`] (404 when it has none)
 //! * anything else → 404 (unknown path) or 405 (wrong method)
 //!
 //! HTTP status codes are only used for transport problems (protocol brief §9):
@@ -36,6 +37,9 @@ pub const SYNCML_XML: &str = "application/vnd.syncml+xml";
 pub const SYNCML_WBXML: &str = "application/vnd.syncml+wbxml";
 
 const HEALTHZ_PATH: &str = "/healthz";
+const METRICS_PATH: &str = "/metrics";
+/// The media type of the Prometheus text exposition format.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// How long to pause accepting after a resource error such as EMFILE, so a
 /// full fd table does not turn the accept loop into a busy spin.
@@ -245,6 +249,24 @@ async fn route<H: SyncHandler>(
                 text(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here\n"),
                 "GET, HEAD",
             )
+        }
+    } else if path == METRICS_PATH {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return with_allow(
+                text(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here\n"),
+                "GET, HEAD",
+            );
+        }
+        match handler.metrics().await {
+            Some(body) => {
+                let mut response = text(StatusCode::OK, body);
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(METRICS_CONTENT_TYPE),
+                );
+                response
+            }
+            None => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     } else {
         text(StatusCode::NOT_FOUND, "not found\n")

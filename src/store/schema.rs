@@ -294,6 +294,21 @@ pub fn put_item(
     }
 }
 
+/// Remove every row of `tables` whose key starts with the tuple `parts`
+/// (e.g. `[user]`, `[user, device]`). Returns how many were removed.
+pub fn remove_prefixed(t: &mut Txn<'_>, tables: &[Table], parts: &[&str]) -> Result<usize> {
+    let prefix = key(parts);
+    let mut n = 0;
+    for table in tables {
+        let rows = t.scan(*table, &KeyRange::prefix(&prefix), usize::MAX)?;
+        n += rows.len();
+        for (k, _) in rows {
+            t.remove(*table, k);
+        }
+    }
+    Ok(n)
+}
+
 /// Forget a tombstone entirely (every peer has seen the delete).
 pub fn purge_item(t: &mut Txn<'_>, b: &BookId, guid: &str, rec: &ItemRecord) {
     t.remove(Table::Items, key(&[&b.user, &b.store, guid]));

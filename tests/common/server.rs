@@ -138,6 +138,11 @@ impl SyncmldServer {
             .unwrap_or_default()
     }
 
+    /// The daemon's process id while it runs (to signal it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
             Some(child) => child.try_wait().unwrap().is_none(),
