@@ -140,7 +140,11 @@ pub struct PendingReply {
 
 /// The URL of the poll-first endpoint for a sync URL.
 pub fn pending_url(sync_url: &str) -> String {
-    let base = sync_url.split('?').next().unwrap_or(sync_url).trim_end_matches('/');
+    let base = sync_url
+        .split('?')
+        .next()
+        .unwrap_or(sync_url)
+        .trim_end_matches('/');
     format!("{base}/pending")
 }
 
@@ -150,19 +154,34 @@ pub enum RunOutcome {
     Synced(String),
     /// Poll-first said neither side has anything.
     Skipped,
-    Failed { error: String, transient: bool },
+    Failed {
+        error: String,
+        transient: bool,
+    },
 }
 
 /// Delay before the next run: the interval plus jitter after success; after
-/// `failures` consecutive transient failures, 30 s doubled each time up to
-/// `max_backoff`.
-pub fn next_delay(interval: std::time::Duration, jitter: std::time::Duration, random: u64, failures: u32, max_backoff: std::time::Duration) -> std::time::Duration {
+/// `failures` consecutive transient failures, the shorter of the interval
+/// and 30 s, doubled each time, up to `max_backoff`.
+pub fn next_delay(
+    interval: std::time::Duration,
+    jitter: std::time::Duration,
+    random: u64,
+    failures: u32,
+    max_backoff: std::time::Duration,
+) -> std::time::Duration {
     use std::time::Duration;
     if failures == 0 {
-        let j = if jitter.is_zero() { 0 } else { random % (jitter.as_millis() as u64 + 1) };
+        let j = if jitter.is_zero() {
+            0
+        } else {
+            random % (jitter.as_millis() as u64 + 1)
+        };
         return interval + Duration::from_millis(j);
     }
-    let base = Duration::from_secs(30).saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    let base = interval
+        .min(Duration::from_secs(30))
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16));
     base.min(max_backoff)
 }
 
@@ -173,18 +192,34 @@ mod tests {
 
     #[test]
     fn back_off_doubles_to_the_cap_and_success_uses_the_interval() {
-        let (i, j, cap) = (Duration::from_secs(900), Duration::from_secs(60), Duration::from_secs(3600));
+        let (i, j, cap) = (
+            Duration::from_secs(900),
+            Duration::from_secs(60),
+            Duration::from_secs(3600),
+        );
         assert_eq!(next_delay(i, j, 0, 0, cap), i);
         assert!(next_delay(i, j, 59_999, 0, cap) <= i + j);
         assert_eq!(next_delay(i, j, 0, 1, cap), Duration::from_secs(30));
         assert_eq!(next_delay(i, j, 0, 2, cap), Duration::from_secs(60));
         assert_eq!(next_delay(i, j, 0, 5, cap), Duration::from_secs(480));
         assert_eq!(next_delay(i, j, 0, 40, cap), cap);
+        // A short interval backs off from itself.
+        let one = Duration::from_secs(1);
+        assert_eq!(
+            next_delay(one, Duration::ZERO, 0, 3, cap),
+            Duration::from_secs(4)
+        );
     }
 
     #[test]
     fn pending_url_is_next_to_the_sync_url() {
-        assert_eq!(pending_url("http://h:8080/sync"), "http://h:8080/sync/pending");
-        assert_eq!(pending_url("http://h/sync/?sessionid=1"), "http://h/sync/pending");
+        assert_eq!(
+            pending_url("http://h:8080/sync"),
+            "http://h:8080/sync/pending"
+        );
+        assert_eq!(
+            pending_url("http://h/sync/?sessionid=1"),
+            "http://h/sync/pending"
+        );
     }
 }

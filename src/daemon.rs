@@ -110,6 +110,7 @@ pub async fn serve(cfg: Config, control: Control) -> Result<()> {
     };
     let endpoint = Arc::new(ops::Endpoint {
         service: service.clone(),
+        sync_path: cfg.server.path.clone(),
         metrics,
     });
     tracing::info!(listen = %local, path = %cfg.server.path, data_dir = %cfg.storage.data_dir.display(), "syncmld serving");

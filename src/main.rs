@@ -205,13 +205,14 @@ fn run(cli: Cli) -> Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the runtime")?;
-            rt.block_on(daemon::serve(
-                cfg,
-                daemon::Control {
-                    log,
-                    loader: Some(loader),
-                },
-            ))
+            let control = daemon::Control {
+                log,
+                loader: Some(loader),
+            };
+            match cfg.role {
+                config::Role::Server => rt.block_on(daemon::serve(cfg, control)),
+                config::Role::Client => rt.block_on(syncmld::client_daemon::serve(cfg, control)),
+            }
         }
         Command::CheckConfig { config: file } => check_config(file.as_deref()),
         Command::Sync {
@@ -231,19 +232,33 @@ fn run(cli: Cli) -> Result<()> {
                     )
                 })?),
             };
-            if status {
-                let store = daemon::open_store(&cfg)?;
-                for line in syncmld::client_role::status_lines(&cfg, &store)? {
-                    println!("{line}");
-                }
-                return Ok(());
-            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the runtime")?;
-            let failures =
-                rt.block_on(syncmld::client_role::sync_now(&cfg, peer.as_deref(), mode))?;
+            // A running client daemon holds the store (sled is
+            // single-process): then the request goes through its local API.
+            let daemon_running = daemon::open_store(&cfg).is_err();
+            if status {
+                let lines = if daemon_running {
+                    rt.block_on(syncmld::client_daemon::status_via_daemon(&cfg))?
+                } else {
+                    syncmld::client_role::status_lines(&cfg, &daemon::open_store(&cfg)?)?
+                };
+                for line in lines {
+                    println!("{line}");
+                }
+                return Ok(());
+            }
+            let failures = if daemon_running {
+                rt.block_on(syncmld::client_daemon::sync_via_daemon(
+                    &cfg,
+                    peer.as_deref(),
+                    mode,
+                ))?
+            } else {
+                rt.block_on(syncmld::client_role::sync_now(&cfg, peer.as_deref(), mode))?
+            };
             if failures > 0 {
                 bail!("{failures} peer(s) failed");
             }

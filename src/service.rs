@@ -480,6 +480,80 @@ fn session_param(query: &str) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
+impl SyncService {
+    /// The poll-first endpoint (`POST {sync path}/pending`, update
+    /// notification P7): does the device have anything to fetch? Body: JSON
+    /// `{"user", "device", "stores": [uri…]}`; credentials: HTTP Basic, or
+    /// `Authorization: Device <device-bound credential>`. Read-only.
+    pub async fn pending(&self, req: &crate::http::HttpRequest) -> crate::http::HttpReply {
+        use crate::http::HttpReply;
+        #[derive(serde::Deserialize)]
+        struct Ask {
+            user: String,
+            device: String,
+            stores: Vec<String>,
+        }
+        let Ok(ask) = serde_json::from_slice::<Ask>(&req.body) else {
+            return HttpReply::text(
+                400,
+                "expected JSON {\"user\", \"device\", \"stores\": [...]}\n",
+            );
+        };
+        let inner = self.inner.clone();
+        let auth = req.header("authorization").unwrap_or("").to_owned();
+        let answer = tokio::task::spawn_blocking(move || -> Result<Option<crate::client_role::PendingReply>, crate::engine::EngineError> {
+            let store = inner.store.as_ref();
+            let (scheme, data) = match auth.split_once(' ') {
+                Some((s, d)) if s.eq_ignore_ascii_case("basic") => (crate::auth::Scheme::Basic, d.trim().to_owned()),
+                Some((s, d)) if s.eq_ignore_ascii_case("device") => (crate::auth::Scheme::Device, d.trim().to_owned()),
+                _ => return Ok(None),
+            };
+            if !inner.engine.config().schemes.contains(&scheme) {
+                return Ok(None);
+            }
+            let user_rec = crate::store::schema::user(store, &ask.user)?;
+            let device_key = crate::store::schema::device(store, &ask.user, &ask.device)?.and_then(|d| d.secret_key);
+            let presented = crate::auth::Presented {
+                scheme,
+                format: Some("b64"),
+                data: &data,
+                claimed_user: Some(&ask.user),
+                device_id: &ask.device,
+                session_id: "",
+                msg_id: 0,
+            };
+            match crate::auth::verify(&presented, user_rec.as_ref(), device_key.as_deref(), None) {
+                crate::auth::Verdict::Accepted { user } if user == ask.user => {}
+                _ => return Ok(None),
+            }
+            let mut reply = crate::client_role::PendingReply { pending: false, stores: Default::default() };
+            for uri in ask.stores {
+                let pending = match inner.engine.config().resolve_store(&uri) {
+                    Some(local) => crate::engine::server::pending_for(
+                        store,
+                        &crate::store::schema::PeerId { user: ask.user.clone(), device: ask.device.clone(), store: local.to_owned() },
+                    )?,
+                    None => false,
+                };
+                reply.pending |= pending;
+                reply.stores.insert(uri, pending);
+            }
+            Ok(Some(reply))
+        })
+        .await;
+        match answer {
+            Ok(Ok(Some(reply))) => HttpReply::json(200, &reply),
+            Ok(Ok(None)) => HttpReply::text(401, "invalid credentials\n")
+                .with_header("www-authenticate", "Basic realm=\"syncmld\""),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "pending check failed");
+                HttpReply::text(500, "internal error\n")
+            }
+            Err(_) => HttpReply::text(500, "internal error\n"),
+        }
+    }
+}
+
 impl SyncHandler for SyncService {
     fn handle(&self, req: SyncRequest) -> impl std::future::Future<Output = SyncReply> + Send {
         // Its own task, so that dropping the returned future (client gone,

@@ -27,6 +27,14 @@ pub struct RawClient {
     pub resends: u32,
     /// Longest back-off after failures, in seconds.
     pub max_backoff_secs: u64,
+    /// Ask each peer whether anything is pending before a scheduled session
+    /// and skip it when neither side has changes (peers that don't answer
+    /// the question are synced anyway).
+    pub poll_first: bool,
+    /// A vdir folder (one .vcf per contact) kept in sync with `vdir_book`.
+    pub vdir: Option<String>,
+    pub vdir_book: String,
+    pub vdir_interval_secs: u64,
 }
 
 impl Default for RawClient {
@@ -37,6 +45,10 @@ impl Default for RawClient {
             http_timeout_secs: 60,
             resends: 2,
             max_backoff_secs: 3600,
+            poll_first: true,
+            vdir: None,
+            vdir_book: "contacts".into(),
+            vdir_interval_secs: 30,
         }
     }
 }
@@ -131,6 +143,9 @@ pub struct Client {
     pub http_timeout: Duration,
     pub resends: u32,
     pub max_backoff: Duration,
+    pub poll_first: bool,
+    /// (folder, local book, scan interval).
+    pub vdir: Option<(std::path::PathBuf, String, Duration)>,
 }
 
 /// One backup server, validated.
@@ -170,7 +185,7 @@ pub fn mode_name(code: u16) -> &'static str {
         .unwrap_or("unknown")
 }
 
-pub(super) fn client(raw: &RawClient) -> Result<Client, ConfigError> {
+pub(super) fn client(raw: &RawClient, cwd: &Path) -> Result<Client, ConfigError> {
     if raw.device_id.trim().is_empty() || raw.device_id.len() > 1024 {
         return Err(ConfigError::invalid(
             "client.device_id",
@@ -198,6 +213,25 @@ pub(super) fn client(raw: &RawClient) -> Result<Client, ConfigError> {
         http_timeout: Duration::from_secs(raw.http_timeout_secs),
         resends: raw.resends,
         max_backoff: Duration::from_secs(raw.max_backoff_secs.max(1)),
+        poll_first: raw.poll_first,
+        vdir: match &raw.vdir {
+            None => None,
+            Some(dir) if dir.trim().is_empty() => None,
+            Some(dir) => {
+                if raw.vdir_book.trim().is_empty() {
+                    return Err(ConfigError::invalid(
+                        "client.vdir_book",
+                        &raw.vdir_book,
+                        "must not be empty",
+                    ));
+                }
+                Some((
+                    cwd.join(dir),
+                    raw.vdir_book.clone(),
+                    Duration::from_secs(raw.vdir_interval_secs.max(1)),
+                ))
+            }
+        },
     })
 }
 

@@ -26,7 +26,7 @@ impl Config {
         env: &HashMap<String, String>,
         cwd: &Path,
     ) -> Result<Config, ConfigError> {
-        let client = super::peers::client(&raw.client)?;
+        let client = super::peers::client(&raw.client, cwd)?;
         let peers = super::peers::peers(raw.peers, &client, cwd)?;
         let storage = storage(&raw.storage, env, cwd)?;
         Ok(Config {

@@ -31,6 +31,46 @@ impl HttpTransport {
     }
 }
 
+impl HttpTransport {
+    /// A small request outside SyncML (the poll-first question): returns
+    /// the status and body.
+    pub async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), TransportError> {
+        if url.starts_with("https://") {
+            return Err(TransportError::Connect("https is not supported yet".into()));
+        }
+        let mut builder = hyper::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            builder = builder.header(*name, value.as_str());
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| TransportError::Connect(format!("bad request to {url}: {e}")))?;
+        let exchange = async {
+            let resp = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| TransportError::Connect(e.to_string()))?;
+            let status = resp.status().as_u16();
+            let body = Limited::new(resp.into_body(), MAX_REPLY)
+                .collect()
+                .await
+                .map_err(|e| TransportError::Connect(format!("reading the reply: {e}")))?
+                .to_bytes();
+            Ok((status, body.to_vec()))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .unwrap_or(Err(TransportError::Timeout))
+    }
+}
+
 impl Transport for HttpTransport {
     fn post(
         &self,

@@ -45,4 +45,65 @@ pub trait SyncHandler: Send + Sync + 'static {
     fn metrics(&self) -> impl Future<Output = Option<String>> + Send {
         std::future::ready(None)
     }
+
+    /// Any other request (the poll-first endpoint, the client role's local
+    /// API). `None`: 404.
+    fn other(&self, req: HttpRequest) -> impl Future<Output = Option<HttpReply>> + Send {
+        let _ = req;
+        std::future::ready(None)
+    }
+}
+
+/// A request outside the SyncML endpoint, read whole (body size limited).
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub remote: SocketAddr,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The answer to an [`HttpRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        HttpReply {
+            status,
+            content_type: content_type.to_owned(),
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        HttpReply::new(status, "text/plain; charset=utf-8", body.into())
+    }
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => HttpReply::new(status, "application/json", body),
+            Err(e) => HttpReply::text(500, format!("encoding the reply: {e}\n")),
+        }
+    }
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
 }

@@ -269,8 +269,68 @@ async fn route<H: SyncHandler>(
             None => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     } else {
-        text(StatusCode::NOT_FOUND, "not found\n")
+        other(req, handler, opts, remote).await
     }
+}
+
+/// Anything else goes to [`SyncHandler::other`], body read under the same limit.
+async fn other<H: SyncHandler>(
+    req: Request<Incoming>,
+    handler: &H,
+    opts: &HttpOptions,
+    remote: SocketAddr,
+) -> Response<Full<Bytes>> {
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (n.as_str().to_ascii_lowercase(), v.to_owned()))
+        })
+        .collect();
+    let body = match Limited::new(req.into_body(), opts.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => return too_large(opts),
+        Err(_) => return text(StatusCode::BAD_REQUEST, "could not read the request body\n"),
+    };
+    let request = crate::http::HttpRequest {
+        method,
+        path,
+        query,
+        headers,
+        body,
+        remote,
+    };
+    let Some(reply) = tokio::time::timeout(opts.request_timeout, handler.other(request))
+        .await
+        .ok()
+        .flatten()
+    else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&reply.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    for (name, value) in reply.headers {
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            h.insert(n, v);
+        }
+    }
+    response
 }
 
 /// What the Content-Type header says about the body's encoding.

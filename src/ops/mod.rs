@@ -23,6 +23,8 @@ use crate::store::Store;
 /// the counters and the store.
 pub struct Endpoint {
     pub service: Arc<SyncService>,
+    /// The SyncML path; `{sync_path}/pending` is the poll-first endpoint.
+    pub sync_path: String,
     /// `None`: metrics are off (`server.metrics = false`).
     pub metrics: Option<Arc<metrics::Metrics>>,
 }
@@ -48,6 +50,19 @@ impl SyncHandler for Endpoint {
         })
         .await;
         joined.ok()
+    }
+
+    async fn other(&self, req: crate::http::HttpRequest) -> Option<crate::http::HttpReply> {
+        if req.path != format!("{}/pending", self.sync_path.trim_end_matches('/')) {
+            return None;
+        }
+        if req.method != "POST" {
+            return Some(
+                crate::http::HttpReply::text(405, "only POST is allowed here\n")
+                    .with_header("allow", "POST"),
+            );
+        }
+        Some(self.service.pending(&req).await)
     }
 }
 
