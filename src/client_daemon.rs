@@ -59,6 +59,7 @@ pub struct ClientRuntime {
     opts: DriverOptions,
     peers: Vec<Arc<PeerSlot>>,
     local_user: String,
+    callback_url: Option<String>,
     /// Number of poll-first questions asked (tests count them).
     pub polls: std::sync::atomic::AtomicU64,
 }
@@ -101,6 +102,7 @@ impl ClientRuntime {
                 })
                 .collect(),
             local_user: cfg.client.local_user.clone(),
+            callback_url: cfg.client.callback_url.clone(),
             polls: Default::default(),
         }
     }
@@ -120,7 +122,8 @@ impl ClientRuntime {
                 .ok()?
                 .ok()?
         };
-        if local {
+        // With a callback to register, ask even when we know we'll sync.
+        if local && self.callback_url.is_none() {
             return Some(true);
         }
         self.polls
@@ -132,6 +135,9 @@ impl ClientRuntime {
         };
         let mut body = serde_json::to_value(&ask).ok()?;
         body["user"] = serde_json::Value::String(s.user.clone());
+        if let Some(cb) = &self.callback_url {
+            body["callback"] = serde_json::Value::String(cb.clone());
+        }
         let auth = match &s.secret {
             Secret::Password(p) => format!("Basic {}", crate::auth::basic_credential(&s.user, p)),
             Secret::Device(secret) => format!(
@@ -157,7 +163,7 @@ impl ClientRuntime {
             return None;
         }
         let reply: PendingReply = serde_json::from_slice(&reply).ok()?;
-        Some(reply.pending)
+        Some(reply.pending || local)
     }
 
     /// One session with `slot` now (waits if one is running).
@@ -282,6 +288,44 @@ impl ClientRuntime {
                 store: name.to_owned(),
             },
         })
+    }
+
+    /// A Server Alerted Notification: start the alerted sessions of every
+    /// peer whose credentials the digest verifies with (in the background).
+    pub fn on_san(self: &Arc<Self>, body: &[u8]) -> HttpReply {
+        let Ok(san) = crate::wire::san::decode(body) else {
+            return HttpReply::text(400, "not a server alerted notification\n");
+        };
+        let mode = san
+            .syncs
+            .first()
+            .and_then(|s| crate::protocol::san::client_mode_for(s.sync_type))
+            .unwrap_or(crate::protocol::alert::TWO_WAY);
+        let mut started = 0;
+        for slot in &self.peers {
+            let s = &slot.peer.session;
+            let key = match &s.secret {
+                Secret::Password(p) => crate::auth::userpass_digest(&s.user, p),
+                Secret::Device(_) => continue,
+            };
+            if !crate::wire::san::verify(body, &key, "") {
+                continue;
+            }
+            started += 1;
+            let me = self.clone();
+            let slot = slot.clone();
+            tokio::spawn(async move {
+                tracing::info!(peer = %slot.peer.name, "server alerted notification: syncing now");
+                me.run(&slot, mode).await;
+            });
+        }
+        if started == 0 {
+            return HttpReply::text(
+                401,
+                "the notification's digest matches no configured peer\n",
+            );
+        }
+        HttpReply::text(202, "sync started\n")
     }
 
     /// The local API.
@@ -428,6 +472,8 @@ async fn contacts_api(
 /// The HTTP face of the client role: no SyncML endpoint, the local API.
 struct ClientEndpoint {
     runtime: Arc<ClientRuntime>,
+    /// The notification listener serves only `POST /san`.
+    san_only: bool,
 }
 
 impl SyncHandler for ClientEndpoint {
@@ -439,6 +485,12 @@ impl SyncHandler for ClientEndpoint {
     }
 
     async fn other(&self, req: HttpRequest) -> Option<HttpReply> {
+        if req.path == "/san" && req.method == "POST" {
+            return Some(self.runtime.on_san(&req.body));
+        }
+        if self.san_only {
+            return None;
+        }
         self.runtime.api(req).await
     }
 }
@@ -503,15 +555,34 @@ pub async fn serve(cfg: Config, control: Control) -> Result<()> {
         shutdown_signal().await;
         ops::notify::stopping();
     };
-    let served = serve_http(
-        listener,
-        Arc::new(ClientEndpoint {
-            runtime: runtime.clone(),
-        }),
-        opts,
-        shutdown,
-    )
-    .await;
+    let notify_server = match cfg.client.notify_listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("notifications: listening on {addr}"))?;
+            let endpoint = Arc::new(ClientEndpoint {
+                runtime: runtime.clone(),
+                san_only: true,
+            });
+            let mut stop = stop_rx.clone();
+            let opts = opts.clone();
+            Some(tokio::spawn(async move {
+                let _ = serve_http(l, endpoint, opts, async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
+            }))
+        }
+        None => None,
+    };
+    let endpoint = Arc::new(ClientEndpoint {
+        runtime: runtime.clone(),
+        san_only: false,
+    });
+    let served = serve_http(listener, endpoint, opts, shutdown).await;
+    if let Some(n) = notify_server {
+        n.abort();
+    }
     let _ = stop_tx.send(true);
     // Sessions in flight finish their current step; bounded wait.
     let _ = tokio::time::timeout(cfg.server.shutdown_grace, async {

@@ -88,6 +88,16 @@ pub async fn serve(cfg: Config, control: Control) -> Result<()> {
     if let Some(m) = &metrics {
         service = service.with_observer(m.clone());
     }
+    let datastore = cfg
+        .contacts
+        .uris
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "addressbook".into());
+    service = service.with_notifier(crate::san_notifier::SanNotifier::new(
+        format!("http://{local}{}", cfg.server.path),
+        datastore,
+    ));
     let service = Arc::new(service);
     let admin_socket = if cfg.admin.enabled {
         Some(

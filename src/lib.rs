@@ -12,6 +12,7 @@ pub mod http;
 pub mod local_book;
 pub mod ops;
 pub mod protocol;
+pub mod san_notifier;
 pub mod service;
 pub mod store;
 pub mod sync_client;

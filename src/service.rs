@@ -126,6 +126,7 @@ struct Inner {
     limits: ServiceLimits,
     tables: Mutex<Tables>,
     observer: Option<Arc<dyn SyncObserver>>,
+    notifier: Option<crate::san_notifier::SanNotifier>,
 }
 
 impl SyncService {
@@ -137,8 +138,18 @@ impl SyncService {
                 limits,
                 tables: Mutex::new(Tables::default()),
                 observer: None,
+                notifier: None,
             }),
         }
+    }
+
+    /// Send Server Alerted Notifications to devices that registered a
+    /// callback, when another device changes their data.
+    pub fn with_notifier(mut self, notifier: crate::san_notifier::SanNotifier) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.notifier = Some(notifier);
+        }
+        self
     }
 
     /// Report messages and session ends to `observer` (metrics).
@@ -340,7 +351,15 @@ impl Inner {
             .instrument(span.clone())
             .await;
         let (reply_bytes, next) = match outcome {
-            Ok(v) => v,
+            Ok((bytes, next, targets)) => {
+                if let Some(n) = &self.notifier {
+                    n.notify(targets);
+                    if let Some(s) = next.as_ref().filter(|s| s.is_complete()) {
+                        n.synced(s.user().unwrap_or(""), s.device());
+                    }
+                }
+                (bytes, next)
+            }
             Err(reply) => {
                 if let Some(r) = &prior_report {
                     self.observe(|o| o.session_ended(r, SessionEnd::Failed));
@@ -407,7 +426,14 @@ impl Inner {
         prior: Option<ServerSession>,
         msg: SyncMl,
         span: tracing::Span,
-    ) -> Result<(Vec<u8>, Option<ServerSession>), SyncReply> {
+    ) -> Result<
+        (
+            Vec<u8>,
+            Option<ServerSession>,
+            Vec<crate::san_notifier::Target>,
+        ),
+        SyncReply,
+    > {
         let engine = self.engine.clone();
         let store = self.store.clone();
         let fallback = self.limits.fallback_url.clone();
@@ -434,7 +460,18 @@ impl Inner {
             if let Some(o) = &observer {
                 o.replied(&outcome.reply);
             }
-            Ok::<_, String>((xml::encode(&outcome.reply), outcome.next))
+            // Other devices of the user that asked to be told about changes.
+            let targets = match outcome
+                .next
+                .as_ref()
+                .and_then(|s| s.user().map(|u| (u.to_owned(), s.device().to_owned())))
+            {
+                Some((user, device)) if crate::san_notifier::touches_items(&outcome.batch) => {
+                    crate::san_notifier::targets(store.as_ref(), &user, &device).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            Ok::<_, String>((xml::encode(&outcome.reply), outcome.next, targets))
         })
         .await;
         match joined {
@@ -492,6 +529,9 @@ impl SyncService {
             user: String,
             device: String,
             stores: Vec<String>,
+            /// Where to send a Server Alerted Notification when data changes.
+            #[serde(default)]
+            callback: Option<String>,
         }
         let Ok(ask) = serde_json::from_slice::<Ask>(&req.body) else {
             return HttpReply::text(
@@ -499,7 +539,22 @@ impl SyncService {
                 "expected JSON {\"user\", \"device\", \"stores\": [...]}\n",
             );
         };
+        if ask.callback.as_deref().is_some_and(|c| {
+            !(c.starts_with("http://") || c.starts_with("https://")) || c.len() > 2048
+        }) {
+            return HttpReply::text(400, "callback must be an http(s) URL\n");
+        }
         let inner = self.inner.clone();
+        // Registering a callback writes the device record: under the user's lock.
+        let _guard = match &ask.callback {
+            Some(_) => Some(
+                inner
+                    .user_lock(&format!("user:{}", ask.user))
+                    .lock_owned()
+                    .await,
+            ),
+            None => None,
+        };
         let auth = req.header("authorization").unwrap_or("").to_owned();
         let answer = tokio::task::spawn_blocking(move || -> Result<Option<crate::client_role::PendingReply>, crate::engine::EngineError> {
             let store = inner.store.as_ref();
@@ -525,6 +580,15 @@ impl SyncService {
             match crate::auth::verify(&presented, user_rec.as_ref(), device_key.as_deref(), None) {
                 crate::auth::Verdict::Accepted { user } if user == ask.user => {}
                 _ => return Ok(None),
+            }
+            if let Some(cb) = &ask.callback {
+                let mut rec = crate::store::schema::device(store, &ask.user, &ask.device)?.unwrap_or_default();
+                if rec.callback.as_deref() != Some(cb.as_str()) {
+                    rec.callback = Some(cb.clone());
+                    let mut t = crate::store::Txn::new(store);
+                    crate::store::schema::put_device(&mut t, &ask.user, &ask.device, &rec);
+                    inner.store.commit(&t.into_batch())?;
+                }
             }
             let mut reply = crate::client_role::PendingReply { pending: false, stores: Default::default() };
             for uri in ask.stores {

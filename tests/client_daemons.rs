@@ -331,3 +331,52 @@ fn a_dead_server_is_backed_off() {
         "{st}"
     );
 }
+
+#[test]
+fn a_server_alerted_notification_starts_a_session_at_once() {
+    let server = SyncmldServer::start(ServerOpts::default().user(USER, PASSWORD));
+    let port = free_port();
+    // c1 syncs once at start, then only every hour — unless notified.
+    let c1 = start_client(
+        client_config(&server.url(), "platform-notified", &format!("notify_listen = \"127.0.0.1:{port}\"\ncallback_url = \"http://127.0.0.1:{port}/san\""))
+            .replace("interval_secs = 1", "interval_secs = 3600"),
+    );
+    let c2 = start_client(client_config(&server.url(), "platform-busy", ""));
+    eventually("c1's first session", Duration::from_secs(30), || {
+        let st = peers_status(&c1);
+        if st["sessions"].as_u64() == Some(1) {
+            Ok(())
+        } else {
+            Err(st.to_string())
+        }
+    });
+    let (status, _) = http(
+        &c2.addr().to_string(),
+        "POST",
+        "/books/contacts/contacts",
+        "text/vcard",
+        &vcard("Eve Notified", &[]),
+    );
+    assert_eq!(status, 201);
+    eventually(
+        "the notification brings Eve to c1 long before its interval",
+        Duration::from_secs(30),
+        || {
+            let names = fns(&api_book(&c1));
+            if names == ["Eve Notified"] {
+                Ok(())
+            } else {
+                Err(format!("{names:?} {}", peers_status(&c1)))
+            }
+        },
+    );
+    // A forged notification (wrong credentials) starts nothing.
+    let (status, _) = http(
+        &format!("127.0.0.1:{port}"),
+        "POST",
+        "/san",
+        "application/vnd.syncml.ds.notification",
+        "0123456789abcdef0123456789",
+    );
+    assert!(status == 400 || status == 401, "{status}");
+}

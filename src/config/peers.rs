@@ -35,6 +35,12 @@ pub struct RawClient {
     pub vdir: Option<String>,
     pub vdir_book: String,
     pub vdir_interval_secs: u64,
+    /// Where Server Alerted Notifications are received (POST /san); must be
+    /// reachable by the servers. Unset: none.
+    pub notify_listen: Option<String>,
+    /// The URL servers should notify (registered with the poll-first
+    /// request), e.g. "http://platform.example:8082/san".
+    pub callback_url: Option<String>,
 }
 
 impl Default for RawClient {
@@ -49,6 +55,8 @@ impl Default for RawClient {
             vdir: None,
             vdir_book: "contacts".into(),
             vdir_interval_secs: 30,
+            notify_listen: None,
+            callback_url: None,
         }
     }
 }
@@ -146,6 +154,8 @@ pub struct Client {
     pub poll_first: bool,
     /// (folder, local book, scan interval).
     pub vdir: Option<(std::path::PathBuf, String, Duration)>,
+    pub notify_listen: Option<std::net::SocketAddr>,
+    pub callback_url: Option<String>,
 }
 
 /// One backup server, validated.
@@ -214,6 +224,33 @@ pub(super) fn client(raw: &RawClient, cwd: &Path) -> Result<Client, ConfigError>
         resends: raw.resends,
         max_backoff: Duration::from_secs(raw.max_backoff_secs.max(1)),
         poll_first: raw.poll_first,
+        notify_listen: match raw
+            .notify_listen
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(a) => Some(a.parse().map_err(|_| {
+                ConfigError::invalid("client.notify_listen", a, "expected IP:port")
+            })?),
+        },
+        callback_url: match raw
+            .callback_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => Some(u.to_owned()),
+            Some(u) => {
+                return Err(ConfigError::invalid(
+                    "client.callback_url",
+                    u,
+                    "expected an http:// URL",
+                ));
+            }
+        },
         vdir: match &raw.vdir {
             None => None,
             Some(dir) if dir.trim().is_empty() => None,

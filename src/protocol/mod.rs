@@ -9,6 +9,7 @@
 //! (OMA-SyncML-RepPro-DTD-V1_2), which is also the order the encoders emit.
 
 pub mod devinf;
+pub mod san;
 pub mod status;
 
 pub use devinf::*;

@@ -56,6 +56,9 @@ pub struct DeviceRecord {
     pub last_seen_ms: u64,
     /// What the device said about itself in its DevInf, if it sent one.
     pub caps: Option<PeerCaps>,
+    /// Where the device wants a Server Alerted Notification when its data
+    /// changes (registered with the poll-first request).
+    pub callback: Option<String>,
 }
 
 /// The parts of a peer's DevInf the server acts on.

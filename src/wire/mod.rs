@@ -1,6 +1,7 @@
 //! Wire codecs: the only code that turns bytes into the [`crate::protocol`]
 //! model and back. The engine never sees XML.
 
+pub mod san;
 pub mod xml;
 
 use crate::protocol::{Command, SyncHdr};
