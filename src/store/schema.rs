@@ -34,7 +34,8 @@ impl PeerId {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct UserRecord {
     /// Base64 of MD5("user:password") — the only password-derived value kept;
     /// it is what `syncml:auth-md5` needs, and basic auth is checked against
@@ -46,6 +47,7 @@ pub struct UserRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct DeviceRecord {
     /// Registered by an administrator (as opposed to first seen in a sync).
     pub registered: bool,
@@ -63,6 +65,7 @@ pub struct DeviceRecord {
 
 /// The parts of a peer's DevInf the server acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct PeerCaps {
     pub man: Option<String>,
     pub model: Option<String>,
@@ -76,6 +79,7 @@ pub struct PeerCaps {
 
 /// Counters of one book.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct BookMeta {
     /// Last change sequence number handed out (0 = none yet).
     pub seq: u64,
@@ -83,7 +87,8 @@ pub struct BookMeta {
     pub guid: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct ItemRecord {
     pub content_type: String,
     /// The item as the client sent it (vCard text).
@@ -103,6 +108,7 @@ pub struct ItemRecord {
 
 /// Per (user, device, store) sync state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct PeerState {
     /// The client's Next anchor of the last completed session; its Last must
     /// equal this for an incremental sync.
@@ -173,14 +179,23 @@ fn corrupt(table: Table, reason: &str) -> StoreError {
     }
 }
 
+// Records are CBOR: self-describing, so a record written before a field was
+// added still reads (the field takes its `#[serde(default)]`), and one
+// written by a newer version with extra fields reads too. A compact
+// positional format (postcard) would turn every schema change into
+// "corrupt record" after an upgrade.
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
-    // postcard only fails to serialize on unsupported types, which our plain
-    // records never contain; an empty value would then read back as corrupt.
-    postcard::to_stdvec(v).unwrap_or_default()
+    let mut out = Vec::new();
+    // Serialising into a Vec fails only for types our plain records never
+    // contain; an empty value would then read back as corrupt.
+    if ciborium::into_writer(v, &mut out).is_err() {
+        out.clear();
+    }
+    out
 }
 
 fn dec<T: DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| corrupt(table, &e.to_string()))
+    ciborium::from_reader(bytes).map_err(|e| corrupt(table, &e.to_string()))
 }
 
 fn get_rec<T: DeserializeOwned>(r: &dyn KvRead, table: Table, k: &[u8]) -> Result<Option<T>> {
@@ -672,5 +687,39 @@ mod tests {
             ("d:1", "contacts", 7)
         );
         assert_eq!(devices(&t, "alice").unwrap().len(), 1);
+    }
+
+    /// Regression: adding `DeviceRecord::callback` made every stored device
+    /// record "corrupt" under the positional encoding used before (seen as an
+    /// HTTP 500 after an upgrade). Older and newer records must both read.
+    #[test]
+    fn records_read_across_schema_changes() {
+        #[derive(serde::Serialize)]
+        struct OlderDevice {
+            registered: bool,
+            first_seen_ms: u64,
+        }
+        #[derive(serde::Serialize)]
+        struct NewerDevice {
+            registered: bool,
+            callback: Option<String>,
+            some_future_field: u32,
+        }
+        let old = enc(&OlderDevice {
+            registered: true,
+            first_seen_ms: 5,
+        });
+        let d: DeviceRecord = dec(Table::Devices, &old).unwrap();
+        assert!(d.registered);
+        assert_eq!(d.first_seen_ms, 5);
+        assert_eq!(d.callback, None);
+        let newer = enc(&NewerDevice {
+            registered: true,
+            callback: Some("http://x".into()),
+            some_future_field: 1,
+        });
+        let d: DeviceRecord = dec(Table::Devices, &newer).unwrap();
+        assert_eq!(d.callback.as_deref(), Some("http://x"));
+        assert!(dec::<DeviceRecord>(Table::Devices, b"\xff\x00garbage").is_err());
     }
 }
