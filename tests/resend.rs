@@ -73,7 +73,7 @@ fn expect_exactly_one_item(server: &mut SyncmldServer) -> Snapshot {
     );
     let book = syncmld::store::schema::BookMeta { seq: 1, guid: 1 };
     let (_, raw) = rows(&snap, "books")[0];
-    let meta: syncmld::store::schema::BookMeta = postcard::from_bytes(raw).unwrap();
+    let meta: syncmld::store::schema::BookMeta = ciborium::from_reader(raw).unwrap();
     assert_eq!(
         meta, book,
         "book counters: the item was written more than once"

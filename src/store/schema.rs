@@ -3,7 +3,7 @@
 //! Keys are tuples encoded so that a tuple prefix is a byte prefix: strings
 //! as a big-endian u16 length plus bytes (device ids like `IMEI:…` need no
 //! escaping), integers big-endian so numeric order is byte order.
-//! Records are postcard-encoded serde structs; they are storage types, not
+//! Records are CBOR-encoded serde structs; they are storage types, not
 //! protocol types.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
