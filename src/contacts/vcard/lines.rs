@@ -139,7 +139,7 @@ pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical>),
     let mut ended = false;
     for (k, &l) in body.iter().enumerate() {
         let lineno = begin + k + 2;
-        let is_end = starts_with_ci(trim_start(l), b"END:VCARD");
+        let is_end = trim(l).eq_ignore_ascii_case(b"END:VCARD");
         if let Some(c) = cur.as_mut() {
             let t = transfer(&c.bytes);
             // A soft line break: the value goes on verbatim on this line.
@@ -148,7 +148,9 @@ pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical>),
                 c.bytes.extend_from_slice(l);
                 continue;
             }
-            if matches!(l.first(), Some(b' ' | b'\t')) && !is_blank(l) {
+            // In 2.1 a blank line ends a value (BASE64); in 3.0/4.0 a
+            // folded line may hold nothing but the blank it continues with.
+            if matches!(l.first(), Some(b' ' | b'\t')) && (!v21 || !is_blank(l)) {
                 let rest = if v21 { l } else { &l[1..] };
                 c.bytes.extend_from_slice(rest);
                 continue;
@@ -157,7 +159,7 @@ pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical>),
                 c.bytes.extend_from_slice(l);
                 continue;
             }
-            if !is_blank(l) && !is_end && header_end(l).is_none() {
+            if !is_blank(l) && !is_end && !starts_property(body, k, v21) {
                 c.bytes.push(b'\n');
                 c.bytes.extend_from_slice(l);
                 continue;
@@ -185,6 +187,35 @@ pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical>),
         return Err(VCardError::MissingEnd);
     }
     Ok((version, out))
+}
+
+/// Does physical line `k` start a property, i.e. have a `:` outside quotes
+/// once the folded lines after it are joined?
+fn starts_property(body: &[&[u8]], k: usize, v21: bool) -> bool {
+    if header_end(body[k]).is_some() {
+        return true;
+    }
+    let mut joined = body[k].to_vec();
+    for l in &body[k + 1..] {
+        if !matches!(l.first(), Some(b' ' | b'\t')) {
+            break;
+        }
+        joined.extend_from_slice(if v21 { l } else { &l[1..] });
+        if header_end(&joined).is_some() {
+            return true;
+        }
+    }
+    false
+}
+
+fn trim(l: &[u8]) -> &[u8] {
+    let t = trim_start(l);
+    let n = t
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count();
+    &t[..t.len() - n]
 }
 
 fn trim_start(l: &[u8]) -> &[u8] {

@@ -106,11 +106,15 @@ fn property(
         }
         let (pname, values) = match part.split_once('=') {
             Some((n, v)) => (
-                n.trim().to_ascii_uppercase(),
+                param_name(n),
                 split_unquoted(v, ',').into_iter().map(unquote).collect(),
             ),
             None => bare_param(part),
         };
+        if pname.is_empty() {
+            // `;=x`, `;"":x`: no name to keep it under.
+            continue;
+        }
         match pname.as_str() {
             "ENCODING" => {
                 let v = values.first().map(|v| v.to_ascii_uppercase());
@@ -147,6 +151,15 @@ fn property(
         params,
         value,
     }))
+}
+
+/// A parameter name as we keep it: upper case, token characters only
+/// (anything else could not be written back unambiguously).
+fn param_name(n: &str) -> String {
+    n.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect::<String>()
+        .to_ascii_uppercase()
 }
 
 /// A parameter without `=`: 2.1 type words (`CELL`), encodings and charsets

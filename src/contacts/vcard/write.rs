@@ -12,7 +12,7 @@
 //! both and many phones need N.
 
 use super::text::{base64_encode, join_escaped, qp_tokens};
-use super::{Card, Param, Property, VCardVersion, Value};
+use super::{Card, Property, VCardVersion, Value};
 
 /// Longest line we write, in octets, without the CRLF.
 const MAX_LINE: usize = 75;
@@ -138,7 +138,7 @@ fn params(p: &Property, version: VCardVersion, skip_type: Option<&str>, head: &m
                 let bare = version == VCardVersion::V21 && matches!(p.value, Value::Text(_));
                 if bare {
                     for v in vals {
-                        if is_token(v) {
+                        if is_token(v) && !is_encoding_word(v) {
                             head.push(';');
                             head.push_str(&v.to_ascii_uppercase());
                         } else {
@@ -160,6 +160,13 @@ fn params(p: &Property, version: VCardVersion, skip_type: Option<&str>, head: &m
             }
         }
     }
+}
+
+/// Bare words a 2.1 reader takes for ENCODING, not TYPE.
+fn is_encoding_word(v: &str) -> bool {
+    ["QUOTED-PRINTABLE", "BASE64", "8BIT", "7BIT"]
+        .iter()
+        .any(|w| v.eq_ignore_ascii_case(w))
 }
 
 fn is_token(v: &str) -> bool {
@@ -261,8 +268,12 @@ fn media_type(p: &Property) -> Option<(String, String)> {
 /// 2.1 text: plain when it fits, else folded before whitespace, else QP.
 fn text21(p: &Property, value: &str, mut head: String, out: &mut String) {
     params(p, VCardVersion::V21, None, &mut head);
+    // Folding keeps lines < 76 only at single spaces; runs of blanks
+    // could leave a blank continuation line, which ends a 2.1 value.
     let needs_qp = !value.is_ascii()
         || value.contains('\n')
+        || value.contains("  ")
+        || value.contains('\t')
         || value.ends_with([' ', '\t'])
         || value.starts_with([' ', '\t'])
         || !fold21_possible(head.len() + 1, value);
@@ -278,12 +289,17 @@ fn text21(p: &Property, value: &str, mut head: String, out: &mut String) {
     // Soft breaks keep every line < 76 including the trailing '='.
     let mut line = head;
     for tok in qp_tokens(value) {
-        if line.len() + tok.len() + 1 > MAX_LINE && line.len() > 0 {
+        if line.len() + tok.len() + 1 > MAX_LINE && !line.is_empty() {
             out.push_str(&line);
             out.push_str("=\r\n");
             line.clear();
         }
-        line.push_str(&tok);
+        // A continuation line must never read as END:VCARD.
+        if line.is_empty() && tok == "E" {
+            line.push_str("=45");
+        } else {
+            line.push_str(&tok);
+        }
     }
     out.push_str(&line);
     out.push_str("\r\n");
