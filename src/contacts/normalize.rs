@@ -17,24 +17,52 @@ use unicode_normalization::UnicodeNormalization;
 use super::vcard::{Card, Property};
 
 /// The default region for phone numbers written without a country code,
-/// an ISO 3166-1 alpha-2 code such as `DE`.
+/// an ISO 3166-1 alpha-2 code such as `DE`, with what its dialling plan
+/// needs for the common cases (looked up once, in `phonenumber`'s data).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Region(Option<phonenumber::country::Id>);
+pub struct Region {
+    id: Option<phonenumber::country::Id>,
+    /// Country calling code (49).
+    code: u16,
+    /// International call prefix ("00"), when the region has a single one.
+    idd: Option<&'static str>,
+    /// National trunk prefix ("0"), when dropping it is all it takes.
+    trunk: Option<&'static str>,
+}
 
 impl Region {
     /// From an ISO code; an unknown code means "no default region" (then
-    /// only numbers with `+`/`00` get E.164, the rest the digit fallback).
+    /// only numbers with `+` get E.164, the rest the digit fallback).
     pub fn new(code: &str) -> Region {
-        Region(phonenumber::country::Id::from_str(&code.trim().to_ascii_uppercase()).ok())
+        let code = code.trim().to_ascii_uppercase();
+        let id = phonenumber::country::Id::from_str(&code).ok();
+        let meta = id.and_then(|_| phonenumber::metadata::DATABASE.by_id(code.as_str()));
+        let Some(meta) = meta else {
+            return Region::none();
+        };
+        let plain = |p: &'static str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        Region {
+            id,
+            code: meta.country_code(),
+            idd: meta.preferred_international_prefix().filter(|p| plain(p)),
+            trunk: meta
+                .national_prefix()
+                .filter(|p| plain(p) && meta.national_prefix_transform_rule().is_none()),
+        }
     }
 
     pub fn none() -> Region {
-        Region(None)
+        Region {
+            id: None,
+            code: 0,
+            idd: None,
+            trunk: None,
+        }
     }
 
     /// Was the code known?
     pub fn is_known(&self) -> bool {
-        self.0.is_some()
+        self.id.is_some()
     }
 }
 
@@ -52,6 +80,14 @@ pub fn is_cjk(c: char) -> bool {
 
 /// NFKC + case fold + collapsed whitespace.
 pub fn fold_text(s: &str) -> String {
+    if s.is_ascii() {
+        // NFKC is the identity on ASCII and case folding is lower-casing.
+        return s
+            .split_ascii_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase();
+    }
     let nfkc: String = s.nfkc().collect();
     let folded: String = caseless::default_case_fold_str(&nfkc).nfkc().collect();
     folded.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -122,19 +158,51 @@ pub fn phone_keys(raw: &str, region: Region) -> Vec<String> {
     keys
 }
 
-/// E.164 form of a number, if it is a valid one.
+/// E.164 form of a number.
+///
+/// Numbers written with `+` are E.164 already once the formatting and a
+/// national trunk `(0)` are dropped; everything else goes through
+/// `phonenumber` with the default region. Validity is not checked: a wrong
+/// reading (a foreign national number read in the default region) only
+/// yields a key no other form of that number shares, and the digit key
+/// still matches — while the check would cost as much as the parse.
 pub fn e164(raw: &str, region: Region) -> Option<String> {
-    // The parser wants at least a plausible shape; skip obvious junk fast.
     let t = raw.trim();
     let t = t
         .get(..4)
         .filter(|p| p.eq_ignore_ascii_case("tel:"))
         .map_or(t, |_| &t[4..]);
-    let n = phonenumber::parse(region.0, t).ok()?;
-    if !phonenumber::is_valid(&n) {
-        return None;
+    let main = t.split(['x', 'X', ';', ',']).next().unwrap_or("");
+    if let Some(rest) = main.trim_start().strip_prefix('+') {
+        let digits: String = rest
+            .replace("(0)", "")
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        return (7..=15)
+            .contains(&digits.len())
+            .then(|| format!("+{digits}"));
     }
-    Some(n.format().mode(phonenumber::Mode::E164).to_string())
+    // The common national forms without the (slow) general parser:
+    // "0049 30 …" and "030/…" in region DE.
+    if main
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b" -/().".contains(&b))
+    {
+        let digits: String = main.chars().filter(char::is_ascii_digit).collect();
+        if let Some(rest) = region.idd.and_then(|p| digits.strip_prefix(p)) {
+            return (7..=15).contains(&rest.len()).then(|| format!("+{rest}"));
+        }
+        if let Some(rest) = region.trunk.and_then(|p| digits.strip_prefix(p)) {
+            if rest.len() >= 4 && !rest.starts_with('0') {
+                return Some(format!("+{}{rest}", region.code));
+            }
+        }
+    }
+    let n = phonenumber::parse(region.id, main).ok()?;
+    let national = n.national();
+    let zeros = "0".repeat(usize::from(national.zeros()));
+    Some(format!("+{}{zeros}{}", n.code().value(), national.value()))
 }
 
 /// Normalised email address.

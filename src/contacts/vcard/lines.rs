@@ -136,12 +136,23 @@ pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical>),
 
     let mut out: Vec<Logical> = Vec::new();
     let mut cur: Option<Logical> = None;
+    // The transfer encoding of `cur`, once its header is complete.
+    let mut cur_transfer: Option<Transfer> = None;
     let mut ended = false;
     for (k, &l) in body.iter().enumerate() {
         let lineno = begin + k + 2;
         let is_end = trim(l).eq_ignore_ascii_case(b"END:VCARD");
         if let Some(c) = cur.as_mut() {
-            let t = transfer(&c.bytes);
+            let t = match cur_transfer {
+                Some(t) => t,
+                None => {
+                    let t = transfer(&c.bytes);
+                    if header_end(&c.bytes).is_some() {
+                        cur_transfer = Some(t);
+                    }
+                    t
+                }
+            };
             // A soft line break: the value goes on verbatim on this line.
             if t == Transfer::QuotedPrintable && c.bytes.last() == Some(&b'=') && !is_end {
                 c.bytes.pop();
@@ -178,6 +189,7 @@ pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical>),
         if starts_with_ci(l, b"BEGIN:VCARD") {
             return Err(VCardError::Nested);
         }
+        cur_transfer = None;
         cur = Some(Logical {
             line: lineno,
             bytes: l.to_vec(),

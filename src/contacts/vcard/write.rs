@@ -361,7 +361,7 @@ fn fold(line: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contacts::vcard::Card;
+    use crate::contacts::vcard::{Card, Param};
 
     fn reparse(s: &str) -> Card {
         match Card::parse(s) {
