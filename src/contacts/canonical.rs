@@ -80,12 +80,53 @@ pub fn lines(card: &Card) -> Vec<String> {
 
 /// A 128-bit fingerprint of [`lines`]: equal content ⇒ equal fingerprint.
 pub fn fingerprint(card: &Card) -> u128 {
-    let l = lines(card);
+    fingerprint_lines(&lines(card))
+}
+
+/// The fingerprint of canonical (or [`raw_lines`]) lines.
+pub fn fingerprint_lines(l: &[String]) -> u128 {
     let mut h1 = DefaultHasher::new();
     l.hash(&mut h1);
     let mut h2 = DefaultHasher::new();
     (0xC0FFEEu32, &l).hash(&mut h2);
     (u128::from(h1.finish()) << 64) | u128::from(h2.finish())
+}
+
+/// For text the parser refuses: unfolded lines, sorted, volatile and empty
+/// properties dropped (the engine's rule before the parser existed), marked
+/// so they never equal a parsed card's lines.
+pub fn raw_lines(data: &str) -> Vec<String> {
+    let mut unfolded: Vec<String> = Vec::new();
+    for raw in data.split('\n') {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if let Some(rest) = line.strip_prefix([' ', '\t'])
+            && let Some(last) = unfolded.last_mut()
+        {
+            last.push_str(rest);
+            continue;
+        }
+        if !line.is_empty() {
+            unfolded.push(line.to_owned());
+        }
+    }
+    let mut out: Vec<String> = unfolded
+        .into_iter()
+        .filter(|l| {
+            let name = l
+                .split([':', ';'])
+                .next()
+                .unwrap_or("")
+                .rsplit('.')
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let value = l.split_once(':').map(|(_, v)| v).unwrap_or("");
+            !is_volatile(&name) && !value.chars().all(|c| matches!(c, ';' | ',' | ' '))
+        })
+        .map(|l| format!("raw:{l}"))
+        .collect();
+    out.sort();
+    out
 }
 
 /// A property with its parameters in version-independent form: TYPE lists

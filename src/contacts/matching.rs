@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::canonical::fingerprint;
+use super::canonical::{fingerprint, fingerprint_lines, raw_lines};
 use super::normalize::{Identity, Region};
 use super::vcard::Card;
 
@@ -89,9 +89,34 @@ impl MatchIndex {
 
     /// Add (or replace) the stored contact `guid`.
     pub fn insert(&mut self, guid: &str, card: &Card) {
-        self.remove(guid);
         let identity = Identity::of(card, self.region);
-        let fp = fingerprint(card);
+        self.insert_entry(guid, fingerprint(card), identity);
+    }
+
+    /// Add (or replace) a stored item by its text. Text the parser refuses
+    /// is indexed by its raw lines, so only an identical copy matches it.
+    pub fn insert_vcard(&mut self, guid: &str, data: &str) {
+        match Card::parse(data) {
+            Ok(card) => self.insert(guid, &card),
+            Err(_) => self.insert_entry(
+                guid,
+                fingerprint_lines(&raw_lines(data)),
+                Identity::default(),
+            ),
+        }
+    }
+
+    /// [`find`](Self::find) for an item's text; text the parser refuses
+    /// matches only an identical copy.
+    pub fn find_vcard(&self, data: &str, taken: &HashSet<String>) -> Option<Match> {
+        match Card::parse(data) {
+            Ok(card) => self.find(&card, taken),
+            Err(_) => self.find_exact(fingerprint_lines(&raw_lines(data)), taken),
+        }
+    }
+
+    fn insert_entry(&mut self, guid: &str, fp: u128, identity: Identity) {
+        self.remove(guid);
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -146,18 +171,10 @@ impl MatchIndex {
     /// The stored contact `card` is the same person as, skipping the GUIDs
     /// in `taken` (already matched or mapped in this session).
     pub fn find(&self, card: &Card, taken: &HashSet<String>) -> Option<Match> {
-        let live = |id: &u32| {
-            self.slots
-                .get(*id as usize)
-                .and_then(Option::as_ref)
-                .filter(|e| !taken.contains(&e.guid))
-        };
+        let live = |id: &u32| self.live(*id, taken);
         let fp = fingerprint(card);
-        if let Some(e) = self.by_exact.get(&fp).into_iter().flatten().find_map(live) {
-            return Some(Match {
-                guid: e.guid.clone(),
-                exact: true,
-            });
+        if let Some(m) = self.find_exact(fp, taken) {
+            return Some(m);
         }
 
         let me = Identity::of(card, self.region);
@@ -202,6 +219,28 @@ impl MatchIndex {
         Some(Match {
             guid: e.guid.clone(),
             exact: e.fingerprint == fp,
+        })
+    }
+}
+
+impl MatchIndex {
+    fn live<'a>(&'a self, id: u32, taken: &HashSet<String>) -> Option<&'a Entry> {
+        self.slots
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .filter(|e| !taken.contains(&e.guid))
+    }
+
+    fn find_exact(&self, fp: u128, taken: &HashSet<String>) -> Option<Match> {
+        let e = self
+            .by_exact
+            .get(&fp)
+            .into_iter()
+            .flatten()
+            .find_map(|id| self.live(*id, taken))?;
+        Some(Match {
+            guid: e.guid.clone(),
+            exact: true,
         })
     }
 }
@@ -284,6 +323,32 @@ mod tests {
         );
         // A stranger.
         assert_eq!(find(&ix, "FN:Carl\nTEL:+49 30 1234567"), None);
+    }
+
+    #[test]
+    fn unparseable_items_match_only_identical_copies() {
+        let mut ix = MatchIndex::new(Region::none());
+        let bad = "BEGIN:VCARD\nT L:x\nEND:VCARD\n";
+        ix.insert_vcard("1", bad);
+        ix.insert_vcard("2", "BEGIN:VCARD\nVERSION:3.0\nFN:A B\nEND:VCARD\n");
+        let none = HashSet::new();
+        let hit = ix.find_vcard("BEGIN:VCARD\r\nT L:x\r\nEND:VCARD\r\n", &none);
+        assert_eq!(
+            hit,
+            Some(Match {
+                guid: "1".into(),
+                exact: true
+            })
+        );
+        assert_eq!(
+            ix.find_vcard("BEGIN:VCARD\nT L:y\nEND:VCARD\n", &none),
+            None
+        );
+        let named = ix.find_vcard(
+            "BEGIN:VCARD\nVERSION:2.1\nFN:a  b\nTEL:1\nEND:VCARD\n",
+            &none,
+        );
+        assert_eq!(named.map(|m| m.guid), Some("2".into()));
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub fn is_vcard(data: &str) -> bool {
 pub fn canonical_lines(data: &str) -> Vec<String> {
     match Card::parse(data) {
         Ok(c) => canonical::lines(&c),
-        Err(_) => raw_lines(data),
+        Err(_) => canonical::raw_lines(data),
     }
 }
 
@@ -61,43 +61,6 @@ pub fn identity_key(data: &str) -> u64 {
     let mut h = DefaultHasher::new();
     canonical_lines(data).hash(&mut h);
     h.finish()
-}
-
-/// For text the parser refuses: unfolded lines, sorted, volatile and empty
-/// properties dropped (the engine's rule before the parser existed), marked
-/// so they never equal a parsed card's lines.
-fn raw_lines(data: &str) -> Vec<String> {
-    let mut unfolded: Vec<String> = Vec::new();
-    for raw in data.split('\n') {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if let Some(rest) = line.strip_prefix([' ', '\t']) {
-            if let Some(last) = unfolded.last_mut() {
-                last.push_str(rest);
-                continue;
-            }
-        }
-        if !line.is_empty() {
-            unfolded.push(line.to_owned());
-        }
-    }
-    let mut out: Vec<String> = unfolded
-        .into_iter()
-        .filter(|l| {
-            let name = l
-                .split([':', ';'])
-                .next()
-                .unwrap_or("")
-                .rsplit('.')
-                .next()
-                .unwrap_or("")
-                .to_ascii_uppercase();
-            let value = l.split_once(':').map(|(_, v)| v).unwrap_or("");
-            !canonical::is_volatile(&name) && !value.chars().all(|c| matches!(c, ';' | ',' | ' '))
-        })
-        .map(|l| format!("raw:{l}"))
-        .collect();
-    out.sort();
-    out
 }
 
 #[cfg(test)]

@@ -193,10 +193,11 @@ pub fn e164(raw: &str, region: Region) -> Option<String> {
         if let Some(rest) = region.idd.and_then(|p| digits.strip_prefix(p)) {
             return (7..=15).contains(&rest.len()).then(|| format!("+{rest}"));
         }
-        if let Some(rest) = region.trunk.and_then(|p| digits.strip_prefix(p)) {
-            if rest.len() >= 4 && !rest.starts_with('0') {
-                return Some(format!("+{}{rest}", region.code));
-            }
+        if let Some(rest) = region.trunk.and_then(|p| digits.strip_prefix(p))
+            && rest.len() >= 4
+            && !rest.starts_with('0')
+        {
+            return Some(format!("+{}{rest}", region.code));
         }
     }
     let n = phonenumber::parse(region.id, main).ok()?;

@@ -193,10 +193,11 @@ fn decode_value(
             }
         }
     }
-    if version == VCardVersion::V40 && is_binary_prop(name) {
-        if let Some(v) = data_uri(raw, params) {
-            return v;
-        }
+    if version == VCardVersion::V40
+        && is_binary_prop(name)
+        && let Some(v) = data_uri(raw, params)
+    {
+        return v;
     }
     let s = if t.qp {
         decode_charset(&qp_decode(raw), t.charset.as_deref(), true)

@@ -33,15 +33,15 @@ pub(super) fn qp_decode(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
-        if s[i] == b'=' {
-            if let (Some(h), Some(l)) = (
+        if s[i] == b'='
+            && let (Some(h), Some(l)) = (
                 s.get(i + 1).and_then(|b| hex(*b)),
                 s.get(i + 2).and_then(|b| hex(*b)),
-            ) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+            )
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
         }
         out.push(s[i]);
         i += 1;
@@ -75,10 +75,8 @@ pub(super) fn qp_tokens(s: &str) -> Vec<String> {
 /// Windows-1252 (a superset of Latin-1) when there is none.
 pub(super) fn decode_charset(bytes: &[u8], charset: Option<&str>, encoded: bool) -> String {
     let label = charset.and_then(|c| encoding_rs::Encoding::for_label(c.trim().as_bytes()));
-    if encoded {
-        if let Some(enc) = label {
-            return enc.decode_without_bom_handling(bytes).0.into_owned();
-        }
+    if encoded && let Some(enc) = label {
+        return enc.decode_without_bom_handling(bytes).0.into_owned();
     }
     match std::str::from_utf8(bytes) {
         Ok(s) => s.to_owned(),
