@@ -1,14 +1,32 @@
-//! Contact content helpers used by the engine.
+//! Contacts: the vCard codec, normalised identity, slow-sync matching,
+//! field merge and output format choice.
 //!
-//! For now this is the minimal identity needed so a slow sync of data both
-//! sides already have creates no duplicates: two vCards are "the same" when
-//! their properties are equal after unfolding, ignoring property order and
-//! the properties that differ between peers for reasons that are not data
-//! (VERSION, PRODID, REV, UID, X-EVOLUTION-FILE-AS, empty values). The
-//! contacts issue replaces this with real vCard parsing, normalised
-//! identities and fuzzy matching behind the same functions.
+//! * [`vcard`]: [`Card`] parses 2.1/3.0/4.0 losslessly and writes any
+//!   version (docs/vcard.md).
+//! * [`normalize`]: name/phone/email keys.
+//! * [`matching`]: [`MatchIndex`], the slow-sync matcher (docs/matching.md).
+//! * [`merge`]: field-level merge and "absent is not deleted".
+//! * [`format`]: the version a peer gets.
+//!
+//! The four functions below are what the engine used before this library
+//! existed; they keep their names and meaning on top of the parser.
+
+pub mod canonical;
+pub mod error;
+pub mod format;
+pub mod matching;
+pub mod merge;
+pub mod normalize;
+pub mod vcard;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+
+pub use error::VCardError;
+pub use format::{preferred_output, render};
+pub use matching::{Match, MatchIndex};
+pub use merge::{MergePolicy, Merged, PropertySet, apply_absent_is_not_deleted, merge};
+pub use normalize::Region;
+pub use vcard::{Card, Param, Property, VCardVersion, Value};
 
 /// Does `data` look like one vCard? (BEGIN:VCARD … END:VCARD)
 pub fn is_vcard(data: &str) -> bool {
@@ -24,51 +42,21 @@ pub fn is_vcard(data: &str) -> bool {
     head && tail
 }
 
-/// Canonical property lines of a vCard for comparison.
+/// Canonical property lines of a vCard for comparison (see [`canonical`]):
+/// equal for the same content written as 2.1, 3.0 or 4.0.
 pub fn canonical_lines(data: &str) -> Vec<String> {
-    let mut unfolded: Vec<String> = Vec::new();
-    for raw in data.split('\n') {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if let Some(rest) = line.strip_prefix([' ', '\t']) {
-            if let Some(last) = unfolded.last_mut() {
-                last.push_str(rest);
-                continue;
-            }
-        }
-        if !line.is_empty() {
-            unfolded.push(line.to_owned());
-        }
+    match Card::parse(data) {
+        Ok(c) => canonical::lines(&c),
+        Err(_) => canonical::raw_lines(data),
     }
-    let mut out: Vec<String> = unfolded
-        .into_iter()
-        .filter_map(|l| {
-            let (head, value) = l.split_once(':')?;
-            let mut parts = head.split(';');
-            let name = parts.next()?.rsplit('.').next()?.to_ascii_uppercase();
-            if matches!(
-                name.as_str(),
-                "VERSION" | "PRODID" | "REV" | "UID" | "X-EVOLUTION-FILE-AS"
-            ) {
-                return None;
-            }
-            if value.trim().is_empty() || value.chars().all(|c| c == ';' || c == ',') {
-                return None;
-            }
-            let mut params: Vec<String> = parts.map(|p| p.to_ascii_uppercase()).collect();
-            params.sort();
-            Some(format!("{name};{}:{value}", params.join(";")))
-        })
-        .collect();
-    out.sort();
-    out
 }
 
-/// Equal in content (see the module doc).
+/// Equal in content (see [`canonical`]).
 pub fn same_content(a: &str, b: &str) -> bool {
     a == b || canonical_lines(a) == canonical_lines(b)
 }
 
-/// A hash of [`canonical_lines`], the key of the slow-sync match index.
+/// A hash of [`canonical_lines`].
 pub fn identity_key(data: &str) -> u64 {
     let mut h = DefaultHasher::new();
     canonical_lines(data).hash(&mut h);
@@ -86,6 +74,8 @@ mod tests {
         let b = "BEGIN:VCARD\nVERSION:3.0\nPRODID:-//Synthesis AG//x\nREV:20100328T103410Z\nN:Anders;Alice;;;\nTITLE:\nFN:Alice\n  Anders\ntel;type=CELL:+49-555-0101\nEND:VCARD\n";
         assert!(same_content(A, b));
         assert_eq!(identity_key(A), identity_key(b));
+        let c21 = "BEGIN:VCARD\nVERSION:2.1\nN:Anders;Alice\nFN:Alice Anders\nTEL;CELL:+49-555-0101\nEND:VCARD\n";
+        assert!(same_content(A, c21));
     }
 
     #[test]
@@ -100,5 +90,12 @@ mod tests {
         assert!(is_vcard(A));
         assert!(!is_vcard("BEGIN:VCARD\r\nFN:x\r\n"));
         assert!(!is_vcard(""));
+    }
+
+    #[test]
+    fn unparseable_text_still_compares() {
+        let bad = "BEGIN:VCARD\nT L:x\nEND:VCARD\n";
+        assert!(same_content(bad, "BEGIN:VCARD\r\nT L:x\r\nEND:VCARD\r\n"));
+        assert!(!same_content(bad, A));
     }
 }

@@ -1,0 +1,295 @@
+//! Content lines → [`Card`].
+
+use super::lines::{header_end, logical_lines};
+use super::text::{base64_decode, decode_charset, qp_decode, split_unescape};
+use super::{Card, Param, Property, VCardVersion, Value};
+use crate::contacts::error::VCardError;
+
+/// Properties whose inline BASE64/b values are binary data.
+pub(super) fn is_binary_prop(name: &str) -> bool {
+    matches!(name, "PHOTO" | "LOGO" | "SOUND" | "KEY")
+}
+
+pub(super) fn parse(data: &[u8]) -> Result<Card, VCardError> {
+    let (version, lines) = logical_lines(data)?;
+    let mut card = Card::new(version);
+    for l in lines {
+        if let Some(p) = property(&l.bytes, l.line, version)? {
+            card.props.push(p);
+        }
+    }
+    Ok(card)
+}
+
+/// Split on `sep` outside double quotes.
+fn split_unquoted(s: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut quoted = false;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        if c == '"' {
+            quoted = !quoted;
+        } else if c == sep && !quoted {
+            out.push(&s[start..i]);
+            start = i + sep.len_utf8();
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn unquote(s: &str) -> String {
+    let t = s.trim();
+    t.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(t)
+        .to_owned()
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// What the transfer parameters say.
+#[derive(Default)]
+struct Transfer {
+    qp: bool,
+    base64: bool,
+    charset: Option<String>,
+    /// The ENCODING parameter as written, kept if the value turns out not
+    /// to be what it claims (so nothing is lost).
+    encoding_param: Option<Param>,
+}
+
+fn property(
+    bytes: &[u8],
+    line: usize,
+    version: VCardVersion,
+) -> Result<Option<Property>, VCardError> {
+    // The splitter only yields lines with a ':' (others continue a value).
+    let Some(colon) = header_end(bytes) else {
+        return Err(VCardError::MissingName { line });
+    };
+    let header = String::from_utf8_lossy(&bytes[..colon]);
+    let raw_value = &bytes[colon + 1..];
+    let mut parts = split_unquoted(&header, ';').into_iter();
+    let full_name = parts.next().unwrap_or("").trim();
+    let (group, name) = match full_name.rsplit_once('.') {
+        Some((g, n)) => (Some(g.to_owned()), n),
+        None => (None, full_name),
+    };
+    if name.is_empty() {
+        return Err(VCardError::MissingName { line });
+    }
+    let group_ok = group
+        .as_deref()
+        .is_none_or(|g| g.split('.').all(valid_name));
+    if !valid_name(name) || !group_ok {
+        return Err(VCardError::InvalidName {
+            line,
+            name: full_name.to_owned(),
+        });
+    }
+    let name = name.to_ascii_uppercase();
+    if matches!(name.as_str(), "VERSION" | "BEGIN" | "END") {
+        return Ok(None);
+    }
+
+    let mut t = Transfer::default();
+    let mut params: Vec<Param> = Vec::new();
+    for part in parts {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let (pname, values) = match part.split_once('=') {
+            Some((n, v)) => (
+                param_name(n),
+                split_unquoted(v, ',').into_iter().map(unquote).collect(),
+            ),
+            None => bare_param(part),
+        };
+        if pname.is_empty() {
+            // `;=x`, `;"":x`: no name to keep it under.
+            continue;
+        }
+        match pname.as_str() {
+            "ENCODING" => {
+                let v = values.first().map(|v| v.to_ascii_uppercase());
+                match v.as_deref() {
+                    Some("QUOTED-PRINTABLE") => t.qp = true,
+                    Some("BASE64" | "B") => t.base64 = true,
+                    Some("8BIT" | "7BIT") => {}
+                    _ => {
+                        // Unknown encoding: keep it as a parameter.
+                        params.push(Param {
+                            name: pname,
+                            values,
+                        });
+                        continue;
+                    }
+                }
+                t.encoding_param = Some(Param {
+                    name: pname,
+                    values,
+                });
+            }
+            "CHARSET" => t.charset = values.into_iter().next(),
+            _ => params.push(Param {
+                name: pname,
+                values,
+            }),
+        }
+    }
+
+    let value = decode_value(raw_value, &name, version, &t, &mut params);
+    Ok(Some(Property {
+        group,
+        name,
+        params,
+        value,
+    }))
+}
+
+/// A parameter name as we keep it: upper case, token characters only
+/// (anything else could not be written back unambiguously).
+fn param_name(n: &str) -> String {
+    n.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+/// A parameter without `=`: 2.1 type words (`CELL`), encodings and charsets
+/// written bare by sloppy writers.
+fn bare_param(word: &str) -> (String, Vec<String>) {
+    let up = word.to_ascii_uppercase();
+    match up.as_str() {
+        "QUOTED-PRINTABLE" | "BASE64" | "8BIT" | "7BIT" => ("ENCODING".into(), vec![up]),
+        _ => ("TYPE".into(), vec![unquote(word)]),
+    }
+}
+
+fn decode_value(
+    raw: &[u8],
+    name: &str,
+    version: VCardVersion,
+    t: &Transfer,
+    params: &mut Vec<Param>,
+) -> Value {
+    if t.base64 {
+        match base64_decode(raw) {
+            Some(bytes) if is_binary_prop(name) => return Value::Binary(bytes),
+            Some(bytes) => {
+                // Base64 over a text property: text in its charset.
+                let s = decode_charset(&bytes, t.charset.as_deref(), true);
+                return Value::Text(split_unescape(&s, version, name));
+            }
+            None => {
+                // Not base64 after all: keep the text and the claim.
+                params.extend(t.encoding_param.clone());
+            }
+        }
+    }
+    if version == VCardVersion::V40
+        && is_binary_prop(name)
+        && let Some(v) = data_uri(raw, params)
+    {
+        return v;
+    }
+    let s = if t.qp {
+        decode_charset(&qp_decode(raw), t.charset.as_deref(), true)
+    } else {
+        decode_charset(raw, t.charset.as_deref(), false)
+    };
+    Value::Text(split_unescape(&s, version, name))
+}
+
+/// `data:image/jpeg;base64,…` (4.0 inline binary) → bytes, and the media
+/// type as a 3.0-style `TYPE=JPEG` so every version can write it.
+fn data_uri(raw: &[u8], params: &mut Vec<Param>) -> Option<Value> {
+    let s = std::str::from_utf8(raw).ok()?.trim();
+    let rest = s.get(..5)?.eq_ignore_ascii_case("data:").then(|| &s[5..])?;
+    let (meta, payload) = rest.split_once(',')?;
+    let media = meta.strip_suffix(";base64")?;
+    let bytes = base64_decode(payload.as_bytes())?;
+    let sub = media.rsplit('/').next().unwrap_or("").to_ascii_uppercase();
+    if !sub.is_empty() && !params.iter().any(|p| p.name == "TYPE") {
+        params.push(Param {
+            name: "TYPE".into(),
+            values: vec![sub],
+        });
+    }
+    // MEDIATYPE duplicates what the data URI says.
+    params.retain(|p| p.name != "MEDIATYPE");
+    Some(Value::Binary(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(s: &str) -> Card {
+        match parse(s.as_bytes()) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn v21_bare_types_qp_and_charsets() {
+        let c = card(
+            "BEGIN:VCARD\r\nVERSION:2.1\r\n\
+             N;CHARSET=ISO-8859-1;ENCODING=QUOTED-PRINTABLE:M=FCller;J=F6rg\r\n\
+             FN;CHARSET=GBK;QUOTED-PRINTABLE:=D5=C5=C8=FD\r\n\
+             TEL;CELL;HOME:+49 30 1234567\r\n\
+             NOTE;ENCODING=QUOTED-PRINTABLE:one=0D=0Atwo=\r\n three\r\n\
+             item1.X-ABLabel;X-FOO=bar:Custom\r\nEND:VCARD\r\n",
+        );
+        assert_eq!(c.version, VCardVersion::V21);
+        assert_eq!(c.props[0].value, Value::components(&["Müller", "Jörg"]));
+        assert_eq!(c.props[1].text(), "张三");
+        assert_eq!(c.props[2].params.len(), 2);
+        assert!(c.props[2].has_type("cell") && c.props[2].has_type("HOME"));
+        assert_eq!(c.props[3].text(), "one\ntwo three");
+        assert_eq!(c.props[4].group.as_deref(), Some("item1"));
+        assert_eq!(c.props[4].name, "X-ABLABEL");
+        assert_eq!(c.props[4].params, vec![Param::new("X-FOO", &["bar"])]);
+    }
+
+    #[test]
+    fn photos_in_every_version() {
+        let c = card(
+            "BEGIN:VCARD\nVERSION:2.1\nPHOTO;ENCODING=BASE64;TYPE=JPEG:/9j/\n 4AA=\n\nTEL:1\nEND:VCARD\n",
+        );
+        assert_eq!(
+            c.props[0].value,
+            Value::Binary(vec![0xff, 0xd8, 0xff, 0xe0, 0])
+        );
+        assert_eq!(c.props[1].text(), "1");
+        let c = card("BEGIN:VCARD\nVERSION:4.0\nPHOTO:data:image/png;base64,/9j/4AA=\nEND:VCARD\n");
+        assert!(matches!(c.props[0].value, Value::Binary(_)));
+        assert!(c.props[0].has_type("PNG"));
+    }
+
+    #[test]
+    fn broken_base64_is_kept_as_text() {
+        let c = card("BEGIN:VCARD\nVERSION:3.0\nPHOTO;ENCODING=b:@@@\nEND:VCARD\n");
+        assert_eq!(c.props[0].text(), "@@@");
+        assert_eq!(c.props[0].params[0].name, "ENCODING");
+    }
+
+    #[test]
+    fn bad_names_are_errors() {
+        assert!(matches!(
+            parse(b"BEGIN:VCARD\n:x\nEND:VCARD\n"),
+            Err(VCardError::MissingName { line: 2 })
+        ));
+        assert!(matches!(
+            parse(b"BEGIN:VCARD\nT L:x\nEND:VCARD\n"),
+            Err(VCardError::InvalidName { .. })
+        ));
+    }
+}

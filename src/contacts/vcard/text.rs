@@ -1,0 +1,215 @@
+//! Value-level codecs: quoted-printable, base64, charsets, escaping.
+
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+use super::VCardVersion;
+
+/// Base64 as phones write it: padding optional, sloppy trailing bits.
+const B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+pub(super) fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let compact: Vec<u8> = s
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    B64.decode(compact).ok()
+}
+
+pub(super) fn base64_encode(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// Decode quoted-printable. Soft breaks were joined by the line splitter;
+/// a malformed `=` escape is kept literally rather than dropped.
+pub(super) fn qp_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'='
+            && let (Some(h), Some(l)) = (
+                s.get(i + 1).and_then(|b| hex(*b)),
+                s.get(i + 2).and_then(|b| hex(*b)),
+            )
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Quoted-printable encode `s` (newlines become `=0D=0A`), as the tokens
+/// that may not be split by a soft line break.
+pub(super) fn qp_tokens(s: &str) -> Vec<String> {
+    let bytes = s.replace('\n', "\r\n").into_bytes();
+    let n = bytes.len();
+    bytes
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            // A space at the very end would be eaten by line trimming.
+            let literal = (b.is_ascii_graphic() && b != b'=') || (b == b' ' && i + 1 < n);
+            if literal {
+                (b as char).to_string()
+            } else {
+                format!("={b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Bytes → text, per vcard-notes.md §2: a QP/BASE64 value is in its
+/// CHARSET; 8-bit text that is valid UTF-8 is UTF-8 whatever CHARSET says
+/// (the SyncML XML layer already decoded it), otherwise the CHARSET, and
+/// Windows-1252 (a superset of Latin-1) when there is none.
+pub(super) fn decode_charset(bytes: &[u8], charset: Option<&str>, encoded: bool) -> String {
+    let label = charset.and_then(|c| encoding_rs::Encoding::for_label(c.trim().as_bytes()));
+    if encoded && let Some(enc) = label {
+        return enc.decode_without_bom_handling(bytes).0.into_owned();
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => label
+            .unwrap_or(encoding_rs::WINDOWS_1252)
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
+    }
+}
+
+/// Is `name` a list-valued property whose items are separated by `,` even
+/// in 2.1 (which has no comma escape)?
+fn comma_list_in_21(name: &str) -> bool {
+    matches!(name, "CATEGORIES" | "NICKNAME")
+}
+
+/// Split a decoded value into components (`;`) and items (`,`), undoing
+/// escapes. 3.0/4.0 escape `\\ \; \, \n`; 2.1 only knows `\;` (we also
+/// accept `\\`, `\n`, `\,`, which 2.1 writers use in practice). An unknown
+/// escape keeps its backslash. CR and CRLF become LF.
+pub(super) fn split_unescape(s: &str, version: VCardVersion, name: &str) -> Vec<Vec<String>> {
+    let split_commas = version != VCardVersion::V21 || comma_list_in_21(name);
+    let mut comps: Vec<Vec<String>> = vec![vec![String::new()]];
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let cur = comps.last_mut().and_then(|items| items.last_mut());
+        let Some(cur) = cur else { break };
+        match c {
+            '\\' => match chars.peek().copied() {
+                Some(n @ ('\\' | ';' | ',')) => {
+                    cur.push(n);
+                    chars.next();
+                }
+                Some('n' | 'N') => {
+                    cur.push('\n');
+                    chars.next();
+                }
+                _ => cur.push('\\'),
+            },
+            ';' => comps.push(vec![String::new()]),
+            ',' if split_commas => {
+                if let Some(items) = comps.last_mut() {
+                    items.push(String::new());
+                }
+            }
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                cur.push('\n');
+            }
+            c => cur.push(c),
+        }
+    }
+    comps
+}
+
+/// Escape one item for a text value. `\n` in 3.0/4.0; in 2.1 newlines stay
+/// raw (the caller then uses quoted-printable).
+pub(super) fn escape_item(s: &str, version: VCardVersion, name: &str, out: &mut String) {
+    let commas = version != VCardVersion::V21 || comma_list_in_21(name);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' if commas => out.push_str("\\,"),
+            '\r' => {}
+            '\n' if version != VCardVersion::V21 => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Join components and items back into an escaped value.
+pub(super) fn join_escaped(comps: &[Vec<String>], version: VCardVersion, name: &str) -> String {
+    let mut out = String::new();
+    for (i, items) in comps.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        for (j, item) in items.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            escape_item(item, version, name, &mut out);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qp_round_trip() {
+        let s = "Grüße =\nzwei ";
+        let enc: String = qp_tokens(s).concat();
+        assert_eq!(enc, "Gr=C3=BC=C3=9Fe =3D=0D=0Azwei=20");
+        let dec = qp_decode(enc.as_bytes());
+        assert_eq!(String::from_utf8_lossy(&dec), "Grüße =\r\nzwei ");
+        assert_eq!(qp_decode(b"a=ZZb="), b"a=ZZb=");
+    }
+
+    #[test]
+    fn charsets() {
+        assert_eq!(decode_charset(b"M\xfcller", None, false), "Müller");
+        assert_eq!(
+            decode_charset(b"M\xfcller", Some("ISO-8859-1"), true),
+            "Müller"
+        );
+        assert_eq!(
+            decode_charset(b"\xd5\xc5\xc8\xfd", Some("GBK"), true),
+            "张三"
+        );
+        // Already UTF-8 (decoded by the XML layer) despite the label.
+        assert_eq!(
+            decode_charset("Müller".as_bytes(), Some("ISO-8859-1"), false),
+            "Müller"
+        );
+    }
+
+    #[test]
+    fn escapes_per_version() {
+        let v = split_unescape("a\\;b;c,d\\,e\\nf\\x", VCardVersion::V30, "NOTE");
+        assert_eq!(
+            v,
+            vec![vec!["a;b".to_owned()], vec!["c".into(), "d,e\nf\\x".into()]]
+        );
+        let v = split_unescape("a,b;c", VCardVersion::V21, "ADR");
+        assert_eq!(v, vec![vec!["a,b".to_owned()], vec!["c".to_owned()]]);
+        assert_eq!(join_escaped(&v, VCardVersion::V30, "ADR"), "a\\,b;c");
+        assert_eq!(join_escaped(&v, VCardVersion::V21, "ADR"), "a,b;c");
+    }
+}
