@@ -22,6 +22,12 @@ pub enum AdminError {
     NoDevice { user: String, device: String },
     #[error("the device secret must not be empty")]
     EmptySecret,
+    #[error(
+        "unknown conflict policy '{0}': use merge, server-wins, client-wins, duplicate, newer-wins or default"
+    )]
+    BadPolicy(String),
+    #[error("no conflict '{0}'")]
+    NoConflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -205,6 +211,56 @@ pub fn set_device_secret(
     schema::put_device(&mut t, user, device, &rec);
     store.commit(&t.into_batch())?;
     Ok(())
+}
+
+/// Set (or with `None` clear) a device's own conflict policy.
+pub fn set_device_policy(
+    store: &dyn Store,
+    user: &str,
+    device: &str,
+    policy: Option<&str>,
+) -> Result<(), AdminError> {
+    let policy = match policy {
+        None => None,
+        Some(p) => Some(
+            crate::engine::ConflictPolicy::parse(p)
+                .ok_or_else(|| AdminError::BadPolicy(p.to_owned()))?,
+        ),
+    };
+    let Some(mut rec) = schema::device(store, user, device)? else {
+        return Err(AdminError::NoDevice {
+            user: user.to_owned(),
+            device: device.to_owned(),
+        });
+    };
+    rec.conflict_policy = policy.map(|p| p.as_str().to_owned());
+    let mut t = Txn::new(store);
+    schema::put_device(&mut t, user, device, &rec);
+    store.commit(&t.into_batch())?;
+    Ok(())
+}
+
+/// Conflicts of one user or of all, as (user, record), oldest first.
+pub fn list_conflicts(
+    store: &dyn Store,
+    user: Option<&str>,
+) -> Result<Vec<(String, schema::ConflictRecord)>, AdminError> {
+    let users: Vec<String> = match user {
+        Some(u) => {
+            if schema::user(store, u)?.is_none() {
+                return Err(AdminError::NoUser(u.to_owned()));
+            }
+            vec![u.to_owned()]
+        }
+        None => schema::users(store)?.into_iter().map(|(n, _)| n).collect(),
+    };
+    let mut out = Vec::new();
+    for u in users {
+        for c in schema::conflicts(store, &u)? {
+            out.push((u.clone(), c));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ pub fn engine_config(cfg: &Config) -> ServerConfig {
         store_name: CONTACTS_STORE.into(),
         contact_uris: cfg.contacts.uris.clone(),
         conflict_policy: cfg.contacts.conflict_policy,
+        region: cfg.contacts.region,
     }
 }
 

@@ -88,8 +88,13 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Conflicts kept for review (none are kept yet).
+    /// Conflicts and how they were resolved: `list` (default) or `show ID`
+    /// (both versions and the result).
     Conflicts {
+        #[arg(value_parser = ["list", "show"], default_value = "list")]
+        action: String,
+        /// The conflict to show (from the list).
+        id: Option<String>,
         #[arg(long)]
         user: Option<String>,
         #[command(flatten)]
@@ -170,6 +175,15 @@ enum DeviceCmd {
     Secret {
         user: String,
         device: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Set a device's conflict policy: merge, server-wins, client-wins,
+    /// duplicate, newer-wins, or default (the server's).
+    Policy {
+        user: String,
+        device: String,
+        policy: String,
         #[command(flatten)]
         common: Common,
     },
@@ -336,9 +350,31 @@ fn run(cli: Cli) -> Result<()> {
                 },
             )
         }
+        Command::Device(DeviceCmd::Policy {
+            user,
+            device,
+            policy,
+            common,
+        }) => call(
+            &connect(&common)?,
+            Request::DevicePolicy {
+                user,
+                device,
+                policy: Some(policy),
+            },
+        ),
         Command::Stats { common } => call(&connect(&common)?, Request::Stats),
-        Command::Conflicts { user, common } => {
-            call(&connect(&common)?, Request::Conflicts { user })
+        Command::Conflicts {
+            action,
+            id,
+            user,
+            common,
+        } => {
+            if action == "show" && id.is_none() {
+                bail!("conflicts show needs the ID from `syncmld conflicts list`");
+            }
+            let id = if action == "show" { id } else { None };
+            call(&connect(&common)?, Request::Conflicts { user, id })
         }
         Command::Export { user, out, common } => export(&connect(&common)?, &user, &out),
         Command::Import { user, path, common } => import(&connect(&common)?, &user, &path),

@@ -671,6 +671,7 @@ mod tests {
             store_name: "contacts".into(),
             contact_uris: vec!["addressbook".into()],
             conflict_policy: ConflictPolicy::ServerWins,
+            region: crate::contacts::Region::none(),
         });
         let limits = ServiceLimits {
             session_timeout: Duration::from_secs(60),

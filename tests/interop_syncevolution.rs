@@ -808,3 +808,152 @@ fn thousand_contacts_slow_sync_then_two_way_with_changes() {
         10
     );
 }
+
+/// Both devices change Carol; the second to sync meets the conflict.
+fn conflict_under(
+    policy: &str,
+    server_edit: &str,
+    client_edit: &str,
+) -> (
+    TestDir,
+    SyncmldServer,
+    SyncEvoClient,
+    SyncEvoClient,
+    SyncOutcome,
+) {
+    let dir = TestDir::new(&format!("conflict-{policy}"));
+    let server = start(
+        &dir,
+        &format!("[contacts]\nconflict_policy = \"{policy}\"\n"),
+    );
+    let (c1, c2) = two_devices(&dir, &server);
+    let (se, ce) = (server_edit.to_owned(), client_edit.to_owned());
+    edit_card(&c2.vcf_dir, "Carol Clark", move |t| {
+        t.replace("TEL;TYPE=CELL:+49-555-0103", &se)
+    });
+    sync(&c2, &server, Mode::TwoWay);
+    edit_card(&c1.vcf_dir, "Carol Clark", move |t| {
+        t.replace("TEL;TYPE=CELL:+49-555-0103", &ce)
+    });
+    let out = sync(&c1, &server, Mode::TwoWay);
+    sync(&c2, &server, Mode::TwoWay);
+    (dir, server, c1, c2, out)
+}
+
+fn carols(book: &[Card]) -> Vec<&Card> {
+    book.iter()
+        .filter(|c| c.fn_value() == "Carol Clark")
+        .collect()
+}
+
+#[test]
+fn both_sides_modify_one_contact_merge_policy_keeps_both_edits() {
+    if !common::require_syncevolution_client() {
+        return;
+    }
+    let (_dir, mut server, c1, c2, out) = conflict_under(
+        "merge",
+        "TEL;TYPE=CELL:+49-555-3333\r\nTITLE:edited on device 2",
+        "TEL;TYPE=CELL:+49-555-2222\r\nNOTE:edited on device 1",
+    );
+    let t = out.transcript();
+    assert!(
+        t.status_codes_for(Side::Server, "Replace").contains(&207),
+        "{}",
+        t.summary()
+    );
+    let srv = server_book(&mut server);
+    let merged = carols(&srv);
+    assert_eq!(merged.len(), 1, "merged, not duplicated");
+    let mut tels = merged[0].all("TEL");
+    tels.sort();
+    assert_eq!(
+        tels,
+        vec!["+49-555-2222", "+49-555-3333"],
+        "phones united: {}",
+        merged[0]
+    );
+    assert_eq!(merged[0].get("TITLE"), Some("edited on device 2"));
+    assert_eq!(merged[0].get("NOTE"), Some("edited on device 1"));
+    for c in [&c1, &c2] {
+        assert_same_books_named(&read_book(&c.vcf_dir), &c.device_id, &srv, "server");
+    }
+    // The conflict was recorded: `syncmld conflicts list|show`.
+    let list = cli(&server, &["conflicts", "list"]);
+    assert!(
+        list.contains("merged (merge)")
+            && list.contains("Carol Clark")
+            && list.contains("syncevo-client"),
+        "{list}"
+    );
+    let id = list.split_whitespace().next().unwrap().to_owned();
+    let shown = cli(&server, &["conflicts", "show", &id]);
+    assert!(
+        shown.contains("--- server version ---") && shown.contains("+49-555-3333"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("--- client version ---") && shown.contains("+49-555-2222"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn both_sides_modify_one_contact_client_wins_and_newer_wins() {
+    if !common::require_syncevolution_client() {
+        return;
+    }
+    let (_dir, mut server, c1, c2, out) = conflict_under(
+        "client-wins",
+        "TEL;TYPE=CELL:+49-555-3333",
+        "TEL;TYPE=CELL:+49-555-2222",
+    );
+    assert!(
+        out.transcript()
+            .status_codes_for(Side::Server, "Replace")
+            .contains(&208)
+    );
+    let srv = server_book(&mut server);
+    assert_eq!(carols(&srv).len(), 1);
+    assert_eq!(carols(&srv)[0].get("TEL"), Some("+49-555-2222"));
+    for c in [&c1, &c2] {
+        assert_same_books_named(&read_book(&c.vcf_dir), &c.device_id, &srv, "server");
+    }
+    // newer-wins: the server's edit carries the later REV.
+    let (_dir, mut server, c1, c2, out) = conflict_under(
+        "newer-wins",
+        "TEL;TYPE=CELL:+49-555-3333\r\nREV:20261001T120000Z",
+        "TEL;TYPE=CELL:+49-555-2222\r\nREV:20260101T120000Z",
+    );
+    let t = out.transcript();
+    assert!(
+        t.status_codes_for(Side::Server, "Replace").contains(&419),
+        "{}",
+        t.summary()
+    );
+    let srv = server_book(&mut server);
+    assert_eq!(carols(&srv).len(), 1);
+    assert_eq!(carols(&srv)[0].get("TEL"), Some("+49-555-3333"));
+    for c in [&c1, &c2] {
+        assert_same_books_named(&read_book(&c.vcf_dir), &c.device_id, &srv, "server");
+    }
+}
+
+/// `syncmld CMD…` against the (stopped or running) test server's store.
+fn cli(server: &SyncmldServer, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_syncmld"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(server.data_dir())
+        .arg("--config")
+        .arg(server.config_path())
+        .env_remove("RUNTIME_DIRECTORY");
+    let out = common::run_with_timeout(cmd, None, std::time::Duration::from_secs(60));
+    assert!(
+        out.status.is_some_and(|s| s.success()),
+        "syncmld {args:?}: {}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    out.stdout
+}

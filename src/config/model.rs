@@ -105,6 +105,8 @@ pub struct Contacts {
     /// Normalised: lower case, no leading `./`, no duplicates.
     pub uris: Vec<String>,
     pub conflict_policy: ConflictPolicy,
+    /// Default region of phone numbers for matching.
+    pub region: crate::contacts::Region,
 }
 
 impl Contacts {

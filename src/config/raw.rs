@@ -59,6 +59,8 @@ pub struct RawAuth {
 pub struct RawContacts {
     pub uris: Vec<String>,
     pub conflict_policy: String,
+    /// ISO 3166 code for phone numbers without a country code ("" = none).
+    pub region: String,
 }
 
 /// A development user. Exactly one of `password` / `password_md5`.
@@ -169,7 +171,8 @@ impl Default for RawContacts {
             uris: ["addressbook", "contacts", "card", "pab"]
                 .map(String::from)
                 .to_vec(),
-            conflict_policy: "server-wins".into(),
+            conflict_policy: "merge".into(),
+            region: String::new(),
         }
     }
 }

@@ -92,7 +92,7 @@ fn defaults_load() {
     assert_eq!(c.auth.nonce_scheme, Some(Scheme::Md5));
     assert!(!c.auth.require_registered_devices);
     assert_eq!(c.contacts.uris, ["addressbook", "contacts", "card", "pab"]);
-    assert_eq!(c.contacts.conflict_policy, ConflictPolicy::ServerWins);
+    assert_eq!(c.contacts.conflict_policy, ConflictPolicy::Merge);
     assert!(c.users.is_empty());
     assert_eq!(c.log.level, "info");
     assert!(!c.log.contents);
@@ -274,10 +274,11 @@ fn bad_values_are_rejected_with_the_key() {
         ("[auth]\nnonce_scheme = \"basic\"\n", "auth.nonce_scheme"),
         ("[auth]\nschemes = [\"hmac\"]\n", "auth.nonce_scheme"),
         (
-            "[contacts]\nconflict_policy = \"merge\"\n",
+            "[contacts]\nconflict_policy = \"mix\"\n",
             "contacts.conflict_policy",
         ),
         ("[contacts]\nuris = [\"./\"]\n", "contacts.uris"),
+        ("[contacts]\nregion = \"XX\"\n", "contacts.region"),
         ("role = \"proxy\"\n", "role"),
         ("[log]\nlevel = \"info,=\"\n", "log.level"),
     ];

@@ -269,9 +269,18 @@ fn contacts(raw: &RawContacts) -> Result<Contacts, ConfigError> {
                 one_of(ConflictPolicy::NAMES.map(|(n, _)| n)),
             )
         })?;
+    let region = crate::contacts::Region::new(&raw.region);
+    if !raw.region.trim().is_empty() && !region.is_known() {
+        return Err(ConfigError::invalid(
+            "contacts.region",
+            &raw.region,
+            "expected an ISO 3166-1 alpha-2 code such as \"DE\", or \"\"",
+        ));
+    }
     Ok(Contacts {
         uris,
         conflict_policy,
+        region,
     })
 }
 

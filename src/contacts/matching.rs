@@ -24,7 +24,7 @@ pub struct Match {
     pub exact: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Entry {
     guid: String,
     fingerprint: u128,
@@ -35,7 +35,7 @@ type Bucket = Vec<u32>;
 
 /// The index of a book's contacts for matching. Build it once per slow
 /// sync (or keep it up to date with `insert`/`remove`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MatchIndex {
     region: Region,
     slots: Vec<Option<Entry>>,

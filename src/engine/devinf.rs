@@ -60,5 +60,32 @@ pub fn peer_caps(d: &DevInf, store_uri: Option<&str>) -> PeerCaps {
         rx_pref: ds
             .and_then(|s| s.rx_pref.as_ref())
             .map(|r| (r.ct_type.clone(), r.ver_ct.clone())),
+        ctcap_props: ctcap_props(d, ds),
     }
+}
+
+/// Property names of the CTCap for the datastore's preferred type (DevInf
+/// 1.2 puts CTCaps in the DataStore, 1.1 at device level); empty when the
+/// device sent none (then it is taken to store everything).
+fn ctcap_props(d: &DevInf, ds: Option<&crate::protocol::DataStore>) -> Vec<String> {
+    let pref = ds.and_then(|s| s.rx_pref.as_ref());
+    let caps = ds
+        .map(|s| s.ctcaps.as_slice())
+        .filter(|c| !c.is_empty())
+        .unwrap_or(&d.ctcaps);
+    let cap = caps
+        .iter()
+        .find(|c| pref.is_some_and(|p| c.ct_type.eq_ignore_ascii_case(&p.ct_type)))
+        .or_else(|| caps.first());
+    let mut names: Vec<String> = cap
+        .map(|c| {
+            c.properties
+                .iter()
+                .map(|p| p.prop_name.to_ascii_uppercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    names
 }

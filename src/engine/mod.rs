@@ -18,6 +18,7 @@ pub mod anchor;
 pub mod book;
 pub mod client;
 pub mod conflict;
+pub mod content;
 pub mod devinf;
 pub(crate) mod outbox;
 pub mod server;

@@ -67,11 +67,19 @@ pub enum Request {
         user: String,
         cards: Vec<String>,
     },
-    /// Conflicts kept for review. A placeholder until the contacts work
-    /// keeps conflict copies; answers an empty list.
+    /// Conflicts and how they were resolved: the list, or one (`id`) with
+    /// both versions and the result.
     Conflicts {
         #[serde(default)]
         user: Option<String>,
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// Set a device's own conflict policy (`None`: back to the default).
+    DevicePolicy {
+        user: String,
+        device: String,
+        policy: Option<String>,
     },
 }
 
@@ -88,8 +96,9 @@ impl Request {
             | Request::DeviceRemove { user, .. }
             | Request::DeviceSecret { user, .. }
             | Request::ExportPage { user, .. }
-            | Request::ImportBatch { user, .. } => Some(user),
-            Request::Conflicts { user } => user.as_deref(),
+            | Request::ImportBatch { user, .. }
+            | Request::DevicePolicy { user, .. } => Some(user),
+            Request::Conflicts { user, .. } => user.as_deref(),
             Request::UserList | Request::Stats => None,
         }
     }
@@ -109,6 +118,7 @@ impl Request {
             Request::ExportPage { .. } => "export-page",
             Request::ImportBatch { .. } => "import-batch",
             Request::Conflicts { .. } => "conflicts",
+            Request::DevicePolicy { .. } => "device-policy",
         }
     }
 }
@@ -326,11 +336,57 @@ pub fn execute(store: &dyn Store, req: Request, ctx: &Context) -> Result<Reply, 
                 ctx.now_ms,
             )?)
         }
-        Request::Conflicts { user } => {
-            if let Some(u) = &user {
-                need_user(store, u)?;
+        Request::Conflicts { user, id } => {
+            let all = admin::list_conflicts(store, user.as_deref())?;
+            match id {
+                None => Reply::Conflicts(
+                    all.iter()
+                        .map(|(u, c)| {
+                            format!(
+                                "{}  {u}  {}  {} ({})  {}",
+                                c.id(),
+                                c.device,
+                                c.resolution,
+                                c.policy,
+                                display_name(c.result.as_deref().unwrap_or(&c.client))
+                            )
+                        })
+                        .collect(),
+                ),
+                Some(id) => {
+                    let Some((u, c)) = all.into_iter().find(|(_, c)| c.id() == id) else {
+                        return Err(admin::AdminError::NoConflict(id).into());
+                    };
+                    Reply::Conflicts(vec![format!(
+                        "conflict {id}\nuser: {u}\ndevice: {}\nbook: {}\ncontact: {}\ntime: {}\npolicy: {}\nresolution: {}\n\n--- server version{} ---\n{}\n--- client version ---\n{}\n--- now stored ---\n{}",
+                        c.device,
+                        c.store,
+                        c.guid,
+                        crate::engine::anchor::format_utc(c.time_ms),
+                        c.policy,
+                        c.resolution,
+                        if c.server_deleted { " (deleted)" } else { "" },
+                        c.server.trim_end(),
+                        c.client.trim_end(),
+                        c.result
+                            .as_deref()
+                            .map(str::trim_end)
+                            .unwrap_or("(nothing)"),
+                    )])
+                }
             }
-            Reply::Conflicts(Vec::new())
+        }
+        Request::DevicePolicy {
+            user,
+            device,
+            policy,
+        } => {
+            let policy = policy.filter(|p| !p.eq_ignore_ascii_case("default"));
+            admin::set_device_policy(store, &user, &device, policy.as_deref())?;
+            Reply::Done(match policy {
+                Some(p) => format!("device {device} of {user}: conflict policy {p}"),
+                None => format!("device {device} of {user}: the server's conflict policy"),
+            })
         }
     })
 }
@@ -389,7 +445,7 @@ pub fn render(reply: &Reply) -> String {
         }
         Reply::Conflicts(list) => {
             if list.is_empty() {
-                out.push_str("no conflicts kept for review");
+                out.push_str("no conflicts");
             }
             for c in list {
                 let _ = writeln!(out, "{c}");
@@ -470,4 +526,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.to_string(), "no user 'bob'");
     }
+}
+
+/// FN of a vCard, for listings (never more of its content).
+fn display_name(vcard: &str) -> String {
+    crate::contacts::Card::parse(vcard)
+        .ok()
+        .and_then(|c| c.first("FN").map(|p| p.text()))
+        .unwrap_or_default()
 }

@@ -32,7 +32,43 @@ pub const SCHEMA: &[(&str, &[&str])] = &[
         "auth",
         &["schemes", "require_registered_devices", "nonce_scheme"],
     ),
-    ("contacts", &["uris", "conflict_policy"]),
+    ("contacts", &["uris", "conflict_policy", "region"]),
+    (
+        "client",
+        &[
+            "device_id",
+            "local_user",
+            "http_timeout_secs",
+            "resends",
+            "max_backoff_secs",
+            "poll_first",
+            "vdir",
+            "vdir_book",
+            "vdir_interval_secs",
+            "notify_listen",
+            "callback_url",
+        ],
+    ),
+    (
+        "peers",
+        &[
+            "name",
+            "url",
+            "user",
+            "password",
+            "password_file",
+            "secret",
+            "secret_file",
+            "auth",
+            "interval_secs",
+            "jitter_secs",
+            "mode",
+            "max_msg_size",
+            "max_obj_size",
+            "books",
+        ],
+    ),
+    ("peers.books", &["local", "remote", "local_uri"]),
     ("users", &["name", "password", "password_md5"]),
     ("log", &["level", "contents"]),
     ("admin", &["enabled", "socket"]),
@@ -450,6 +486,13 @@ mod tests {
                 panic!("{key}: the loader does not know {k}");
             }
         }
+    }
+
+    #[test]
+    fn client_example_uses_only_schema_keys() {
+        let text = include_str!("../../conf/client.toml");
+        let (findings, _d) = run(text, &[]);
+        assert!(findings.is_empty(), "{findings:?}");
     }
 
     #[test]

@@ -49,10 +49,13 @@ pub enum Table {
     /// Client role: (user, peer, store, luid) → guid of Map items the server
     /// has not confirmed yet; resent at the start of the next session.
     PendingMaps,
+    /// (user, time, guid) → [`schema::ConflictRecord`]: every conflict and
+    /// how it was resolved, for `syncmld conflicts`.
+    Conflicts,
 }
 
 impl Table {
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 11] = [
         Table::Users,
         Table::Devices,
         Table::Nonces,
@@ -63,6 +66,7 @@ impl Table {
         Table::Maps,
         Table::Peers,
         Table::PendingMaps,
+        Table::Conflicts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Table {
             Table::Maps => "maps",
             Table::Peers => "peers",
             Table::PendingMaps => "pending_maps",
+            Table::Conflicts => "conflicts",
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct DeviceRecord {
     /// Where the device wants a Server Alerted Notification when its data
     /// changes (registered with the poll-first request).
     pub callback: Option<String>,
+    /// This device's conflict policy (`syncmld device policy`), overriding
+    /// the server default.
+    pub conflict_policy: Option<String>,
 }
 
 /// The parts of a peer's DevInf the server acts on.
@@ -75,6 +78,9 @@ pub struct PeerCaps {
     pub max_guid_size: Option<u32>,
     /// Rx-Pref of its contacts datastore: (CTType, VerCT).
     pub rx_pref: Option<(String, String)>,
+    /// Property names its CTCap for the preferred type lists (empty: no
+    /// CTCap, it stores everything).
+    pub ctcap_props: Vec<String>,
 }
 
 /// Counters of one book.
@@ -539,6 +545,59 @@ pub fn pending_maps(r: &dyn KvRead, p: &PeerId) -> Result<Vec<(String, String)>>
                 .map_err(|_| corrupt(Table::PendingMaps, "guid is not UTF-8"))?;
             Ok((luid, guid))
         })
+        .collect()
+}
+
+// ---- conflicts ---------------------------------------------------------------
+
+/// One conflict and how it was resolved: both versions, when, which device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ConflictRecord {
+    pub time_ms: u64,
+    pub device: String,
+    pub store: String,
+    pub guid: String,
+    /// The server's version before the conflict (its last content when it
+    /// had been deleted).
+    pub server: String,
+    pub server_deleted: bool,
+    /// The client's version.
+    pub client: String,
+    /// merged, server-won, client-won, duplicated, re-created …
+    pub resolution: String,
+    pub policy: String,
+    /// What the server holds afterwards under that GUID.
+    pub result: Option<String>,
+}
+
+impl ConflictRecord {
+    /// A stable id: time and GUID.
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.time_ms, self.guid)
+    }
+}
+
+pub fn put_conflict(t: &mut Txn<'_>, user: &str, rec: &ConflictRecord) {
+    t.put(
+        Table::Conflicts,
+        key_seq(&[user], rec.time_ms)
+            .into_iter()
+            .chain(key(&[&rec.guid]))
+            .collect(),
+        enc(rec),
+    );
+}
+
+/// A user's conflicts, oldest first.
+pub fn conflicts(r: &dyn KvRead, user: &str) -> Result<Vec<ConflictRecord>> {
+    let rows = r.scan(
+        Table::Conflicts,
+        &KeyRange::prefix(&key(&[user])),
+        usize::MAX,
+    )?;
+    rows.into_iter()
+        .map(|(_, v)| dec(Table::Conflicts, &v))
         .collect()
 }
 

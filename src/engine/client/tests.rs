@@ -30,6 +30,7 @@ impl World {
             store_name: "contacts".into(),
             contact_uris: vec!["addressbook".into()],
             conflict_policy: ConflictPolicy::ServerWins,
+            region: crate::contacts::Region::none(),
         });
         let limits = ServiceLimits {
             session_timeout: Duration::from_secs(60),

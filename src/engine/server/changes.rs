@@ -11,7 +11,7 @@ use base64::Engine as _;
 
 use crate::contacts;
 use crate::engine::book::{self, Change};
-use crate::engine::conflict::{self, Clash, Resolution};
+use crate::engine::conflict::{self, Clash, ConflictPolicy, Resolution};
 use crate::engine::{EngineError, Env};
 use crate::protocol::{Command, ItemCommand, Map, StatusCode, Sync, alert, mime};
 use crate::store::Txn;
@@ -312,6 +312,8 @@ fn apply(
     if data.len() as u64 > engine.cfg.max_obj_size {
         return Ok(StatusCode::REQUEST_ENTITY_TOO_LARGE);
     }
+    s.sent_type = Some(ct.to_owned());
+    let d = &mut s.dbs[db];
     let book = d.peer.book();
     let new = Change {
         content_type: ct,
@@ -328,6 +330,8 @@ fn apply(
             target = Some((g, rec));
         }
     }
+    // Some(identical) when the item was found by content in a slow sync.
+    let mut matched: Option<bool> = None;
     if slow {
         if target.as_ref().is_some_and(|(g, _)| d.touched.contains(g)) {
             target = None;
@@ -349,7 +353,12 @@ fn apply(
             }
         }
         if target.is_none() {
-            target = slow_match(d, &book, data, txn)?;
+            if let Some((g, exact)) = slow_match(engine, d, &book, data, txn)? {
+                if let Some(rec) = schema::item(txn, &book, &g)? {
+                    target = Some((g, rec));
+                    matched = Some(exact);
+                }
+            }
         }
     }
     let added_code = StatusCode::ITEM_ADDED;
@@ -368,6 +377,42 @@ fn apply(
     };
     d.touched.insert(guid.clone());
     schema::put_map(txn, &d.peer, luid, &guid)?;
+    let judge = crate::engine::content::Contacts {
+        region: engine.cfg.region,
+    };
+    let policy = s.policy.unwrap_or(engine.cfg.conflict_policy);
+
+    if let Some(identical) = matched {
+        // The same person found by content in a slow sync: never a second
+        // contact; differing contents are reconciled by the policy.
+        if identical {
+            return Ok(ok_code);
+        }
+        let d = &mut s.dbs[db];
+        match policy {
+            ConflictPolicy::ServerWins => d.force_replace.push(guid.clone()),
+            ConflictPolicy::ClientWins => book::update(txn, &book, &guid, Some(&rec), &new)?,
+            // merge, duplicate, newer-wins: a slow sync can't say who changed
+            // what, so both versions' fields are kept.
+            _ => match judge.merge(&rec.data, data) {
+                Some(m) => {
+                    if m.changed_server {
+                        let merged = Change {
+                            content_type: m.content_type,
+                            data: &m.data,
+                            ..new
+                        };
+                        book::update(txn, &book, &guid, Some(&rec), &merged)?;
+                    }
+                    if m.changed_client {
+                        d.force_replace.push(guid.clone());
+                    }
+                }
+                None => d.force_replace.push(guid.clone()),
+            },
+        }
+        return Ok(ok_code);
+    }
 
     let changed_elsewhere = rec.seq > d.prior.synced_seq && rec.origin != device;
     if !changed_elsewhere {
@@ -376,28 +421,56 @@ fn apply(
             return Ok(added_code);
         }
         if !contacts::same_content(&rec.data, data) {
-            book::update(txn, &book, &guid, Some(&rec), &new)?;
+            // A property the device can't store stays as it was.
+            let supported = s
+                .caps
+                .as_ref()
+                .map(|c| c.ctcap_props.as_slice())
+                .unwrap_or(&[]);
+            match judge.absent_is_not_deleted(&rec.data, data, supported) {
+                Some(kept) => {
+                    let kept = Change { data: &kept, ..new };
+                    book::update(txn, &book, &guid, Some(&rec), &kept)?;
+                    // The device lacks what it dropped; nothing to send back.
+                }
+                None => book::update(txn, &book, &guid, Some(&rec), &new)?,
+            }
         }
         return Ok(ok_code);
     }
 
     // Both sides changed it since this client's last sync.
     let server = (!rec.deleted).then_some(rec.data.as_str());
-    let resolution = conflict::resolve(
-        engine.cfg.conflict_policy,
+    let mut resolution = conflict::resolve(
+        policy,
         Clash::ClientReplace {
             client: data,
             server,
         },
-        contacts::same_content,
+        &judge,
     );
-    if resolution != Resolution::Same {
-        s.report.conflicts += 1;
-        tracing::info!(device = %device, guid = %guid, ?resolution, "conflict");
-    }
     let d = &mut s.dbs[db];
+    if resolution == Resolution::Merge {
+        match judge.merge(&rec.data, data) {
+            Some(m) => {
+                if m.changed_server {
+                    let merged = Change {
+                        content_type: m.content_type,
+                        data: &m.data,
+                        ..new
+                    };
+                    book::update(txn, &book, &guid, Some(&rec), &merged)?;
+                }
+                if m.changed_client {
+                    d.force_replace.push(guid.clone());
+                }
+            }
+            // Not both vCards: nothing to merge field by field, keep both.
+            None => resolution = Resolution::Duplicate,
+        }
+    }
     match resolution {
-        Resolution::Same => {}
+        Resolution::Same | Resolution::Merge | Resolution::KeepAndResend => {}
         Resolution::TakeClient | Resolution::Resurrect => {
             book::update(txn, &book, &guid, Some(&rec), &new)?
         }
@@ -410,7 +483,26 @@ fn apply(
             d.touched.insert(dup);
             d.touched.remove(&guid);
         }
-        Resolution::KeepAndResend => {}
+    }
+    if resolution != Resolution::Same {
+        let peer = d.peer.clone();
+        s.report.conflicts += 1;
+        tracing::info!(device = %device, guid = %guid, resolution = resolution.as_str(), "conflict");
+        let record = schema::ConflictRecord {
+            time_ms: env.now_ms,
+            device: device.clone(),
+            store: peer.store.clone(),
+            guid: guid.clone(),
+            server: rec.data.clone(),
+            server_deleted: rec.deleted,
+            client: data.to_owned(),
+            resolution: resolution.as_str().to_owned(),
+            policy: policy.as_str().to_owned(),
+            result: schema::item(txn, &book, &guid)?
+                .filter(|r| !r.deleted)
+                .map(|r| r.data),
+        };
+        schema::put_conflict(txn, &peer.user, &record);
     }
     Ok(match resolution {
         Resolution::Same => ok_code,
@@ -448,11 +540,10 @@ fn delete(
         return Ok(StatusCode::OK);
     }
     if rec.seq > d.prior.synced_seq && rec.origin != device {
-        let resolution = conflict::resolve(
-            engine.cfg.conflict_policy,
-            Clash::ClientDelete,
-            contacts::same_content,
-        );
+        let judge = crate::engine::content::Contacts {
+            region: engine.cfg.region,
+        };
+        let resolution = conflict::resolve(engine.cfg.conflict_policy, Clash::ClientDelete, &judge);
         tracing::info!(%device, %guid, ?resolution, "conflict: client deleted an item changed on the server");
         // KeepAndResend: without its map the item goes back to the client
         // as an Add in this session.
@@ -462,17 +553,18 @@ fn delete(
     Ok(StatusCode::OK)
 }
 
-/// Slow sync: find an untouched live server item with the same content,
-/// through an index built once per session (no scan per item).
+/// Slow sync: the stored item this incoming one is (same person, by the
+/// contacts matching rule), through an index built once per session — no
+/// scan per item. Returns (guid, identical content).
 fn slow_match(
+    engine: &ServerEngine,
     d: &mut DbSession,
     book: &BookId,
     data: &str,
     txn: &Txn<'_>,
-) -> Result<Option<(String, ItemRecord)>, EngineError> {
+) -> Result<Option<(String, bool)>, EngineError> {
     if d.slow_index.is_none() {
-        let mut index: std::collections::HashMap<u64, Vec<String>> =
-            std::collections::HashMap::new();
+        let mut index = crate::engine::content::SlowMatcher::new(engine.cfg.region);
         let mut after = String::new();
         loop {
             let page = schema::items_page(txn, book, &after, 1000)?;
@@ -480,33 +572,13 @@ fn slow_match(
             after = last.clone();
             for (guid, rec) in page {
                 if !rec.deleted {
-                    index
-                        .entry(contacts::identity_key(&rec.data))
-                        .or_default()
-                        .push(guid);
+                    index.insert(&guid, &rec.data);
                 }
             }
         }
         d.slow_index = Some(index);
     }
-    let key = contacts::identity_key(data);
-    let candidates = d
-        .slow_index
-        .as_ref()
-        .and_then(|i| i.get(&key))
-        .cloned()
-        .unwrap_or_default();
-    for guid in candidates {
-        if d.touched.contains(&guid) {
-            continue;
-        }
-        if let Some(rec) = schema::item(txn, book, &guid)? {
-            if !rec.deleted && contacts::same_content(&rec.data, data) {
-                return Ok(Some((guid, rec)));
-            }
-        }
-    }
-    Ok(None)
+    Ok(d.slow_index.as_ref().and_then(|i| i.find(data, &d.touched)))
 }
 
 /// `Map`: the client's LUIDs for the items we added. Accepted in any phase

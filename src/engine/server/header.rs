@@ -7,7 +7,7 @@
 //! fresh Chal, and every command of the message gets the same code.
 
 use crate::auth::{self, Presented, Scheme, Verdict as AuthVerdict};
-use crate::engine::{EngineError, Env};
+use crate::engine::{ConflictPolicy, EngineError, Env};
 use crate::protocol::{Chal, Item, ItemData, Meta, Status, StatusCode, SyncMl};
 use crate::store::Txn;
 use crate::store::schema::{self, DeviceRecord};
@@ -176,6 +176,10 @@ pub(super) fn check(
             st.chal = challenge(engine, Some(scheme), Some(&user), &s.device, env, txn);
             s.user = Some(user.clone());
             s.report.user = Some(user);
+            s.policy = dev
+                .conflict_policy
+                .as_deref()
+                .and_then(ConflictPolicy::parse);
             if s.caps.is_none() {
                 s.caps = dev.caps;
             }

@@ -24,7 +24,7 @@ mod outgoing;
 pub use outgoing::pending_for;
 mod packer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::auth::Scheme;
 use crate::engine::{ConflictPolicy, EngineError, Env};
@@ -49,6 +49,8 @@ pub struct ServerConfig {
     /// case-insensitively).
     pub contact_uris: Vec<String>,
     pub conflict_policy: ConflictPolicy,
+    /// Default region for phone numbers without a country code (matching).
+    pub region: crate::contacts::Region,
 }
 
 impl ServerConfig {
@@ -99,6 +101,10 @@ pub struct ServerSession {
     peer_max_msg: u64,
     peer_max_obj: u64,
     caps: Option<PeerCaps>,
+    /// The device's own conflict policy, when an administrator set one.
+    policy: Option<ConflictPolicy>,
+    /// Content type of the items the device sent in this session.
+    sent_type: Option<String>,
     /// The client sent its DevInf in this session (else we Get it).
     got_devinf: bool,
     dbs: Vec<DbSession>,
@@ -123,7 +129,7 @@ pub(crate) struct DbSession {
     server_next: String,
     prior: PeerState,
     /// Content index of the book, built on the first slow-sync item.
-    slow_index: Option<HashMap<u64, Vec<String>>>,
+    slow_index: Option<crate::engine::content::SlowMatcher>,
     /// GUIDs the client matched, updated or added in a slow/refresh sync.
     touched: HashSet<String>,
     /// Server items that must go back to the client as Replace (server won).
@@ -322,6 +328,8 @@ impl ServerEngine {
             owe_final: false,
             incoming_chunk: None,
             started_ms: env.now_ms,
+            policy: None,
+            sent_type: None,
             report: Report {
                 device: msg.header.source.loc_uri.clone(),
                 ..Report::default()

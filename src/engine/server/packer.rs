@@ -265,13 +265,30 @@ pub(super) fn build_reply(
             .map(|(c, srv, _)| (c.clone(), srv.clone()))
             .unwrap_or_default()
     };
+    // Items go out in the version the device prefers (DevInf Rx-Pref), else
+    // the one it sends, else as stored.
+    let rx_pref = s.caps.as_ref().and_then(|c| c.rx_pref.clone());
+    let sent_type = s.sent_type.clone();
+    let judge = crate::engine::content::Contacts {
+        region: engine.cfg.region,
+    };
     let mut load = |db: usize, guid: &str| -> Result<Option<(String, String)>, EngineError> {
         let Some((_, _, book)) = dbs.get(db) else {
             return Ok(None);
         };
-        Ok(schema::item(txn, book, guid)?
-            .filter(|r| !r.deleted)
-            .map(|r| (r.content_type, r.data)))
+        let Some(rec) = schema::item(txn, book, guid)?.filter(|r| !r.deleted) else {
+            return Ok(None);
+        };
+        if rx_pref.is_none() && sent_type.is_none() {
+            return Ok(Some((rec.content_type, rec.data)));
+        }
+        let pref = rx_pref.as_ref().map(|(t, v)| (t.as_str(), v.as_str()));
+        Ok(Some(
+            match judge.for_peer(&rec.data, pref, sent_type.as_deref()) {
+                Some((ct, text)) => (ct.to_owned(), text),
+                None => (rec.content_type, rec.data),
+            },
+        ))
     };
     let filled = s
         .outbox

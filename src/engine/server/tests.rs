@@ -24,6 +24,7 @@ fn config(policy: ConflictPolicy) -> ServerConfig {
         store_name: "contacts".into(),
         contact_uris: vec!["addressbook".into(), "contacts".into()],
         conflict_policy: policy,
+        region: crate::contacts::Region::none(),
     }
 }
 
@@ -1104,9 +1105,11 @@ mod convergence {
 
     fn policy() -> impl Strategy<Value = ConflictPolicy> {
         prop_oneof![
+            Just(ConflictPolicy::Merge),
             Just(ConflictPolicy::ServerWins),
             Just(ConflictPolicy::ClientWins),
-            Just(ConflictPolicy::Duplicate)
+            Just(ConflictPolicy::Duplicate),
+            Just(ConflictPolicy::NewerWins),
         ]
     }
 
@@ -1167,7 +1170,7 @@ mod convergence {
             }
             // Every contact was created once; only the duplicate policy may
             // turn one into two.
-            if policy != ConflictPolicy::Duplicate {
+            if !matches!(policy, ConflictPolicy::Duplicate | ConflictPolicy::NewerWins) {
                 let mut names: Vec<&str> = server.iter().filter_map(|c| c.lines().find_map(|l| l.strip_prefix("FN:"))).collect();
                 let all = names.len();
                 names.dedup();
@@ -1213,4 +1216,62 @@ fn regression_slow_sync_of_a_deleted_item_does_not_duplicate() {
     for d in &devs {
         assert_eq!(values(&d.book), vec![vcard("P1", "m0")], "{}", d.device);
     }
+}
+
+#[test]
+fn merge_policy_unites_fields_and_sends_the_merge_to_both() {
+    let mut srv = Server::new(ConflictPolicy::Merge);
+    let mut a = Client::new("dev-a");
+    let mut b = Client::new("dev-b");
+    a.add(&vcard("Carol", "1"));
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    b.sync(&mut srv, alert::SLOW_SYNC);
+    let (la, lb) = (a.luid_of("Carol"), b.luid_of("Carol"));
+    b.modify(&lb, &vcard("Carol", "3333"));
+    b.sync(&mut srv, alert::TWO_WAY);
+    a.modify(
+        &la,
+        &vcard("Carol", "2222").replace("END:VCARD", "NOTE:from a\r\nEND:VCARD"),
+    );
+    let seen = a.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(seen.item_statuses, vec![207]);
+    assert_eq!(seen.server_replaces, 1, "the merge goes back to a");
+    b.sync(&mut srv, alert::TWO_WAY);
+    let book = srv.book();
+    assert_eq!(book.len(), 1);
+    let merged = book.values().next().unwrap().clone();
+    for want in ["TEL:2222", "TEL:3333", "NOTE:from a"] {
+        assert!(merged.contains(want), "{want} in {merged}");
+    }
+    assert_eq!(values(&a.book), vec![merged.clone()]);
+    assert_eq!(values(&b.book), vec![merged]);
+    let records = schema::conflicts(&srv.store, "alice").unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].resolution, "merged");
+    assert_eq!(records[0].device, "dev-a");
+    assert!(records[0].server.contains("3333") && records[0].client.contains("2222"));
+}
+
+#[test]
+fn slow_sync_matches_the_same_person_written_differently() {
+    let mut srv = Server::new(ConflictPolicy::Merge);
+    let mut a = Client::new("dev-a");
+    a.add("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Alice Anders\r\nN:Anders;Alice;;;\r\nTEL:+49 30 1234567\r\nEND:VCARD\r\n");
+    a.add("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Bob Brown\r\nN:Brown;Bob;;;\r\nTEL:+49 30 7654321\r\nEND:VCARD\r\n");
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    // Another device has the same people, written its own way, plus a
+    // namesake of Bob with another phone: one new contact, not three.
+    let mut b = Client::new("dev-b");
+    b.add("BEGIN:VCARD\r\nVERSION:2.1\r\nN:Anders;Alice\r\nFN:ALICE ANDERS\r\nTEL;CELL:+4930 123 4567\r\nEMAIL:alice@example.org\r\nEND:VCARD\r\n");
+    b.add("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Bob Brown\r\nN:Brown;Bob;;;\r\nTEL:+49 30 7654321\r\nEND:VCARD\r\n");
+    b.add("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Bob Brown\r\nN:Brown;Bob;;;\r\nTEL:+1 212 555 0100\r\nEND:VCARD\r\n");
+    b.sync(&mut srv, alert::SLOW_SYNC);
+    let book = srv.book();
+    assert_eq!(book.len(), 3, "{book:#?}");
+    let alice = book.values().find(|d| d.contains("Alice")).unwrap();
+    assert!(alice.contains("alice@example.org"), "merged: {alice}");
+    a.sync(&mut srv, alert::TWO_WAY);
+    b.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(values(&a.book), values(&srv.book()));
+    assert_eq!(values(&b.book), values(&srv.book()));
 }
