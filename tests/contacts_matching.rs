@@ -286,3 +286,218 @@ fn slow_sync_of_perturbed_copies_has_no_duplicates_and_no_false_merges() {
     assert_eq!(duplicates, 0, "duplicates");
     assert_eq!(false_merges, 0, "false merges");
 }
+
+/// The same corpus through real slow syncs: platform A puts the originals
+/// on a syncmld server (in process: the service, the engine, the client
+/// engine and driver), platform B slow-syncs the perturbed copies and the
+/// namesakes. Its LUIDs must map to the originals' GUIDs (else a
+/// duplicate) and the namesakes to new GUIDs (else a false merge).
+#[tokio::test]
+async fn slow_sync_through_the_server_has_no_duplicates_and_no_false_merges() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use syncmld::engine::ConflictPolicy;
+    use syncmld::engine::book::{self, Change};
+    use syncmld::engine::client::{ClientConfig, DbMapping, Secret};
+    use syncmld::engine::server::{ServerConfig, ServerEngine};
+    use syncmld::protocol::alert;
+    use syncmld::service::{ServiceLimits, SyncService};
+    use syncmld::store::schema::{self, BookId, PeerId};
+    use syncmld::store::{MemoryStore, Store, Txn};
+    use syncmld::sync_client::{DriverOptions, LocalTransport, sync_once};
+
+    let Some(files) = corpus() else { return };
+    let mut rng = Rng(0x5EED_C0DE);
+    let originals: Vec<Card> = files
+        .iter()
+        .map(|(_, b)| Card::parse_bytes(b).unwrap())
+        .collect();
+
+    let server_store = Arc::new(MemoryStore::new());
+    syncmld::admin::add_user(server_store.as_ref(), "alice", "secret", false, false, 0).unwrap();
+    let engine = ServerEngine::new(ServerConfig {
+        max_msg_size: 150_000,
+        max_obj_size: 4_000_000,
+        schemes: vec![syncmld::auth::Scheme::Basic],
+        require_registered_devices: false,
+        store_name: "contacts".into(),
+        contact_uris: vec!["addressbook".into()],
+        conflict_policy: ConflictPolicy::Merge,
+        region: Region::new("DE"),
+    });
+    let limits = ServiceLimits {
+        session_timeout: Duration::from_secs(60),
+        max_sessions: 10,
+        fallback_url: "http://srv/sync".into(),
+    };
+    let dyn_store: Arc<dyn Store> = server_store.clone();
+    let service = Arc::new(SyncService::new(engine, dyn_store, limits));
+    let transport = LocalTransport {
+        service,
+        timeout: Duration::from_secs(60),
+    };
+
+    let platform = |device: &str| -> (Arc<MemoryStore>, ClientConfig) {
+        let cfg = ClientConfig {
+            peer: "backup".into(),
+            local_user: "local".into(),
+            url: "http://srv/sync".into(),
+            device_id: device.into(),
+            user: "alice".into(),
+            secret: Secret::Password("secret".into()),
+            scheme: syncmld::auth::Scheme::Basic,
+            max_msg_size: 150_000,
+            max_obj_size: 4_000_000,
+            dbs: vec![DbMapping {
+                local: "contacts".into(),
+                local_uri: "./contacts".into(),
+                remote_uri: "addressbook".into(),
+            }],
+            max_auth_retries: 2,
+        };
+        (Arc::new(MemoryStore::new()), cfg)
+    };
+    let local_book = BookId {
+        user: "local".into(),
+        store: "contacts".into(),
+    };
+    let add_all = |store: &MemoryStore, cards: &[String]| -> Vec<String> {
+        let mut t = Txn::new(store);
+        let ids = cards
+            .iter()
+            .map(|text| {
+                book::create(
+                    &mut t,
+                    &local_book,
+                    &Change {
+                        content_type: "text/vcard",
+                        data: text,
+                        origin: "",
+                        now_ms: 1,
+                    },
+                )
+                .unwrap()
+            })
+            .collect();
+        store.commit(&t.into_batch()).unwrap();
+        ids
+    };
+
+    // Platform A: the originals.
+    let (a_store, a_cfg) = platform("platform-a");
+    let a_ids = add_all(
+        &a_store,
+        &originals
+            .iter()
+            .map(|c| c.to_string_as(VCardVersion::V30))
+            .collect::<Vec<_>>(),
+    );
+    let a_dyn: Arc<dyn Store> = a_store.clone();
+    sync_once(
+        &a_cfg,
+        alert::SLOW_SYNC,
+        &a_dyn,
+        &transport,
+        &DriverOptions::default(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let peer = |device: &str| PeerId {
+        user: "alice".into(),
+        device: device.into(),
+        store: "contacts".into(),
+    };
+    let guid_of_original: Vec<String> = a_ids
+        .iter()
+        .map(|luid| {
+            schema::guid_for_luid(server_store.as_ref(), &peer("platform-a"), luid)
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+
+    // Platform B: perturbed copies and namesakes, shuffled.
+    let mut incoming: Vec<(Option<usize>, String)> = Vec::new();
+    for (i, c) in originals.iter().enumerate() {
+        incoming.push((
+            Some(i),
+            perturb(c, &mut rng).to_string_as(if i % 2 == 0 {
+                VCardVersion::V30
+            } else {
+                VCardVersion::V21
+            }),
+        ));
+    }
+    for (i, c) in originals.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        incoming.push((
+            None,
+            namesake(c, i, &mut rng).to_string_as(VCardVersion::V30),
+        ));
+    }
+    for i in (1..incoming.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        incoming.swap(i, j);
+    }
+    let (b_store, b_cfg) = platform("platform-b");
+    let b_ids = add_all(
+        &b_store,
+        &incoming.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>(),
+    );
+    let b_dyn: Arc<dyn Store> = b_store.clone();
+    sync_once(
+        &b_cfg,
+        alert::SLOW_SYNC,
+        &b_dyn,
+        &transport,
+        &DriverOptions::default(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+
+    let originals_guids: HashMap<&str, usize> = guid_of_original
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.as_str(), i))
+        .collect();
+    let (mut duplicates, mut false_merges) = (0, 0);
+    for ((expect, _), luid) in incoming.iter().zip(&b_ids) {
+        let guid = schema::guid_for_luid(server_store.as_ref(), &peer("platform-b"), luid)
+            .unwrap()
+            .unwrap();
+        match (expect, originals_guids.get(guid.as_str())) {
+            (Some(i), Some(j)) if i == j => {}
+            (Some(_), Some(_)) => {
+                false_merges += 1;
+                duplicates += 1;
+            }
+            (Some(_), None) => duplicates += 1,
+            (None, Some(_)) => false_merges += 1,
+            (None, None) => {}
+        }
+    }
+    let server_items = schema::items_page(
+        server_store.as_ref(),
+        &BookId {
+            user: "alice".into(),
+            store: "contacts".into(),
+        },
+        "",
+        usize::MAX,
+    )
+    .unwrap()
+    .into_iter()
+    .filter(|(_, r)| !r.deleted)
+    .count();
+    let namesakes = incoming.len() - originals.len();
+    println!(
+        "slow sync through the server: {} copies + {namesakes} namesakes onto {} originals → {server_items} contacts; duplicates: {duplicates}, false merges: {false_merges}",
+        originals.len(),
+        originals.len()
+    );
+    assert_eq!(duplicates, 0, "duplicates");
+    assert_eq!(false_merges, 0, "false merges");
+    assert_eq!(server_items, originals.len() + namesakes);
+}
