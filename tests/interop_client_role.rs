@@ -67,7 +67,20 @@ impl Platform {
     }
 
     fn with_store<T>(&self, f: impl FnOnce(&SledStore, &BookId) -> T) -> T {
-        let store = SledStore::open(&self.dir.join("data/store"), 8 << 20).unwrap();
+        // sled releases its file lock a moment after the last handle is
+        // dropped (its flusher thread): retry briefly.
+        let mut tries = 0;
+        let store = loop {
+            match SledStore::open(&self.dir.join("data/store"), 8 << 20) {
+                Ok(s) => break s,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("opening the platform's store: {e}"),
+            }
+        };
         f(
             &store,
             &BookId {

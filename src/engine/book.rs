@@ -52,6 +52,10 @@ pub fn update(
     old: Option<&ItemRecord>,
     change: &Change<'_>,
 ) -> Result<(), StoreError> {
+    if let Some(o) = old.filter(|o| !o.deleted) {
+        schema::remove_content_key(txn, book, &o.data, id);
+    }
+    schema::put_content_key(txn, book, change.data, id);
     let seq = next_seq(txn, book)?;
     let rec = ItemRecord {
         content_type: change.content_type.to_owned(),
@@ -80,6 +84,9 @@ pub fn delete(
     origin: &str,
     now_ms: u64,
 ) -> Result<(), StoreError> {
+    if !old.deleted {
+        schema::remove_content_key(txn, book, &old.data, id);
+    }
     let seq = next_seq(txn, book)?;
     let rec = ItemRecord {
         seq,

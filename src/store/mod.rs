@@ -52,10 +52,14 @@ pub enum Table {
     /// (user, time, guid) → [`schema::ConflictRecord`]: every conflict and
     /// how it was resolved, for `syncmld conflicts`.
     Conflicts,
+    /// (user, store, content hash, guid) → (): live items by exact content,
+    /// so an Add the server already has (a client that lost its map, a
+    /// retry) finds it without a scan.
+    ContentIndex,
 }
 
 impl Table {
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::Users,
         Table::Devices,
         Table::Nonces,
@@ -67,6 +71,7 @@ impl Table {
         Table::Peers,
         Table::PendingMaps,
         Table::Conflicts,
+        Table::ContentIndex,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +87,7 @@ impl Table {
             Table::Peers => "peers",
             Table::PendingMaps => "pending_maps",
             Table::Conflicts => "conflicts",
+            Table::ContentIndex => "content_index",
         }
     }
 }

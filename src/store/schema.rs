@@ -548,6 +548,46 @@ pub fn pending_maps(r: &dyn KvRead, p: &PeerId) -> Result<Vec<(String, String)>>
         .collect()
 }
 
+// ---- content index --------------------------------------------------------
+
+/// A stable hash of an item's exact bytes (persisted: must not change
+/// between builds, so not `std`'s hasher).
+pub fn content_hash(data: &str) -> u64 {
+    use md5::Digest as _;
+    let d = md5::Md5::digest(data.as_bytes());
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+fn content_key(b: &BookId, hash: u64, guid: &str) -> Vec<u8> {
+    let mut k = key_seq(&[&b.user, &b.store], hash);
+    k.extend(key(&[guid]));
+    k
+}
+
+pub fn put_content_key(t: &mut Txn<'_>, b: &BookId, data: &str, guid: &str) {
+    t.put(
+        Table::ContentIndex,
+        content_key(b, content_hash(data), guid),
+        Vec::new(),
+    );
+}
+
+pub fn remove_content_key(t: &mut Txn<'_>, b: &BookId, data: &str, guid: &str) {
+    t.remove(
+        Table::ContentIndex,
+        content_key(b, content_hash(data), guid),
+    );
+}
+
+/// GUIDs of live items whose bytes hash like `data`'s (check the content).
+pub fn content_candidates(r: &dyn KvRead, b: &BookId, data: &str) -> Result<Vec<String>> {
+    let prefix = key_seq(&[&b.user, &b.store], content_hash(data));
+    let rows = r.scan(Table::ContentIndex, &KeyRange::prefix(&prefix), 64)?;
+    rows.into_iter()
+        .map(|(k, _)| last_str_suffix(Table::ContentIndex, &k, prefix.len()))
+        .collect()
+}
+
 // ---- conflicts ---------------------------------------------------------------
 
 /// One conflict and how it was resolved: both versions, when, which device.

@@ -361,6 +361,21 @@ fn apply(
             }
         }
     }
+    if !slow && target.is_none() && kind == Kind::Add {
+        // An Add of a contact the server already has, byte for byte, and
+        // that this device has no LUID for: the device lost its map (or
+        // retries after losing our reply). Map it instead of adding a copy.
+        for g in schema::content_candidates(txn, &book, data)? {
+            if schema::luid_for_guid(txn, &d.peer, &g)?.is_some() || d.touched.contains(&g) {
+                continue;
+            }
+            if schema::item(txn, &book, &g)?.is_some_and(|r| !r.deleted && r.data == data) {
+                d.touched.insert(g.clone());
+                schema::put_map(txn, &d.peer, luid, &g)?;
+                return Ok(StatusCode::ITEM_ADDED);
+            }
+        }
+    }
     let added_code = StatusCode::ITEM_ADDED;
     let ok_code = if kind == Kind::Add {
         StatusCode::ITEM_ADDED

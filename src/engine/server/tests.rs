@@ -1275,3 +1275,40 @@ fn slow_sync_matches_the_same_person_written_differently() {
     assert_eq!(values(&a.book), values(&srv.book()));
     assert_eq!(values(&b.book), values(&srv.book()));
 }
+
+#[test]
+fn an_add_of_a_contact_the_server_has_is_mapped_not_duplicated() {
+    // A device that lost its map (but not its anchors) sends its contacts
+    // again as Adds in a two-way sync: no copies.
+    let mut srv = Server::new(ConflictPolicy::Merge);
+    let mut a = Client::new("dev-a");
+    a.add(&vcard("Alice", "1"));
+    a.add(&vcard("Bob", "2"));
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    let peer = PeerId {
+        user: "alice".into(),
+        device: "dev-a".into(),
+        store: "contacts".into(),
+    };
+    let mut t = Txn::new(&srv.store);
+    schema::clear_peer_maps(&mut t, &peer).unwrap();
+    srv.store.commit(&t.into_batch()).unwrap();
+    for (luid, data) in a.book.clone() {
+        a.dirty.insert(luid, Change::Add(data));
+    }
+    let seen = a.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(seen.item_statuses, vec![201, 201]);
+    assert_eq!(srv.book().len(), 2, "no duplicates");
+    assert_eq!(
+        schema::peer_maps(&srv.store, &peer).unwrap().len(),
+        2,
+        "mapped again"
+    );
+    // A genuinely new identical contact on a device that still maps the
+    // first one is a second contact (the device has two).
+    let mut b = Client::new("dev-b");
+    b.sync(&mut srv, alert::SLOW_SYNC);
+    b.add(&vcard("Alice", "1"));
+    b.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(srv.book().len(), 3);
+}
