@@ -355,6 +355,7 @@ async fn slow_sync_through_the_server_has_no_duplicates_and_no_false_merges() {
                 remote_uri: "addressbook".into(),
             }],
             max_auth_retries: 2,
+            conflict_preference: None,
         };
         (Arc::new(MemoryStore::new()), cfg)
     };

@@ -79,6 +79,8 @@ pub struct RawPeer {
     pub mode: String,
     pub max_msg_size: u64,
     pub max_obj_size: u64,
+    /// The conflict policy asked of the server (syncmld servers honour it).
+    pub conflict: Option<String>,
     pub books: Vec<RawBook>,
 }
 
@@ -98,6 +100,7 @@ impl Default for RawPeer {
             mode: "two-way".into(),
             max_msg_size: 150_000,
             max_obj_size: 4_000_000,
+            conflict: None,
             books: vec![RawBook::default()],
         }
     }
@@ -413,6 +416,15 @@ pub(super) fn peers(
                 max_obj_size: p.max_obj_size.max(1),
                 dbs: books,
                 max_auth_retries: 2,
+                conflict_preference: match p.conflict.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+                    None => None,
+                    Some(c) => Some(
+                        crate::engine::ConflictPolicy::parse(c)
+                            .ok_or_else(|| ConfigError::invalid(&key("conflict"), c, "expected merge, server-wins, client-wins, duplicate or newer-wins"))?
+                            .as_str()
+                            .to_owned(),
+                    ),
+                },
             },
         });
     }

@@ -65,6 +65,7 @@ pub const SCHEMA: &[(&str, &[&str])] = &[
             "mode",
             "max_msg_size",
             "max_obj_size",
+            "conflict",
             "books",
         ],
     ),

@@ -106,6 +106,11 @@ pub struct Ext {
     pub xval: Vec<String>,
 }
 
+/// DevInf `Ext` name by which a syncmld client states the conflict policy
+/// it prefers; a syncmld server applies it to that device unless an
+/// administrator set one. Other servers ignore unknown Ext elements.
+pub const EXT_CONFLICT_POLICY: &str = "X-syncmld-conflict-policy";
+
 impl DevInf {
     /// The datastore whose SourceRef names `uri` (leading `./` ignored).
     pub fn data_store(&self, uri: &str) -> Option<&DataStore> {

@@ -58,6 +58,9 @@ pub struct ClientConfig {
     pub dbs: Vec<DbMapping>,
     /// New sessions started after a 401/407 with a fresh nonce.
     pub max_auth_retries: u8,
+    /// The conflict policy we ask the server to apply to us (a DevInf Ext
+    /// that syncmld servers honour and others ignore).
+    pub conflict_preference: Option<String>,
 }
 
 /// A local book and the server datastore it syncs with.
@@ -352,6 +355,15 @@ impl ClientSession {
                     tx: vec![vcard21.clone()],
                     sync_types: (1..=7).map(|n: u32| n.to_string()).collect(),
                     ..DataStore::default()
+                })
+                .collect(),
+            exts: self
+                .cfg
+                .conflict_preference
+                .iter()
+                .map(|p| crate::protocol::Ext {
+                    xnam: crate::protocol::EXT_CONFLICT_POLICY.into(),
+                    xval: vec![p.clone()],
                 })
                 .collect(),
             ..DevInf::default()

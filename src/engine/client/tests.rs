@@ -76,6 +76,7 @@ impl Platform {
                 remote_uri: "addressbook".into(),
             }],
             max_auth_retries: 2,
+            conflict_preference: None,
         };
         Platform { store, mem, cfg }
     }
@@ -477,5 +478,26 @@ async fn poll_first_says_when_either_side_has_something() {
     assert!(
         !local_pending(p1.mem.as_ref(), &p1.cfg).unwrap(),
         "received changes are not pending back"
+    );
+}
+
+#[tokio::test]
+async fn a_platform_can_ask_a_syncmld_server_for_its_conflict_policy() {
+    let w = World::new(150_000); // server default: server-wins
+    let mut p1 = Platform::new("p1");
+    p1.cfg.conflict_preference = Some("client-wins".into());
+    let p2 = Platform::new("p2");
+    p1.add(&vcard("Carol", "1"));
+    p1.sync(&w, alert::SLOW_SYNC).await.unwrap();
+    p2.sync(&w, alert::SLOW_SYNC).await.unwrap();
+    p2.modify("FN:Carol", &vcard("Carol", "server-side"));
+    p2.sync(&w, alert::TWO_WAY).await.unwrap();
+    p1.modify("FN:Carol", &vcard("Carol", "platform-side"));
+    let r = p1.sync(&w, alert::TWO_WAY).await.unwrap();
+    assert_eq!(r.conflicts, 1);
+    assert_eq!(
+        w.server_book(),
+        vec![vcard("Carol", "platform-side")],
+        "client-wins was applied"
     );
 }

@@ -541,6 +541,19 @@ impl ServerEngine {
         let caps = crate::engine::devinf::peer_caps(devinf, store_uri.as_deref());
         s.caps = Some(caps.clone());
         s.got_devinf = true;
+        // A policy the device asks for in its DevInf (an administrator's
+        // per-device setting, read at login, wins).
+        if s.policy.is_none() {
+            s.policy = devinf
+                .exts
+                .iter()
+                .find(|e| {
+                    e.xnam
+                        .eq_ignore_ascii_case(crate::protocol::EXT_CONFLICT_POLICY)
+                })
+                .and_then(|e| e.xval.first())
+                .and_then(|v| ConflictPolicy::parse(v));
+        }
         if let Some(user) = &s.user {
             let mut rec = schema::device(txn, user, &s.device)?.unwrap_or_default();
             if rec.caps.as_ref() != Some(&caps) {
