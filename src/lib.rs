@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod client_role;
 pub mod config;
+pub mod conformance;
 pub mod contacts;
 pub mod daemon;
 pub mod engine;

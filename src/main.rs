@@ -48,6 +48,8 @@ enum Command {
         #[arg(long)]
         status: bool,
     },
+    /// Check any SyncML server against the conformance catalogue.
+    Conformance(syncmld::conformance::cli::Args),
     /// Manage users (while the daemon is stopped).
     #[command(subcommand)]
     User(UserCmd),
@@ -166,6 +168,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Conformance(args) => Ok(syncmld::conformance::cli::main(args)?),
         Command::User(UserCmd::Add {
             name,
             common,
