@@ -19,6 +19,14 @@ const IGNORED: &[&str] = &["VERSION", "PRODID", "REV", "UID", "X-EVOLUTION-FILE-
 const STRUCTURED: &[&str] = &["N", "ADR", "ORG", "GEO"];
 /// Properties with binary values (base64: whitespace is not data).
 const BINARY: &[&str] = &["PHOTO", "LOGO", "SOUND", "KEY"];
+/// Properties holding an ISO 8601 date (`2001-02-03` is `20010203`).
+const DATES: &[&str] = &[
+    "BDAY",
+    "ANNIVERSARY",
+    "DEATHDATE",
+    "X-ANNIVERSARY",
+    "X-EVOLUTION-ANNIVERSARY",
+];
 
 /// One normalised property.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -81,18 +89,22 @@ impl Card {
     /// What `got` lacks of `self` and has in addition, one line each, for
     /// failure details. Only properties whose name `keep` accepts count.
     pub fn diff(&self, got: &Card, keep: &dyn Fn(&str) -> bool) -> Vec<String> {
-        let mut out = Vec::new();
-        for p in self.props.iter().filter(|p| keep(&p.name)) {
-            if !got.props.contains(p) {
-                out.push(format!("lost {}", short(p)));
-            }
-        }
-        for p in got.props.iter().filter(|p| keep(&p.name)) {
-            if !self.props.contains(p) {
-                out.push(format!("gained {}", short(p)));
-            }
-        }
+        let mut out = self.lost(got, keep);
+        out.extend(
+            got.lost(self, keep)
+                .into_iter()
+                .map(|l| l.replacen("lost", "gained", 1)),
+        );
         out
+    }
+
+    /// Properties of `self` that `got` lacks ("lost NAME:value").
+    pub fn lost(&self, got: &Card, keep: &dyn Fn(&str) -> bool) -> Vec<String> {
+        self.props
+            .iter()
+            .filter(|p| keep(&p.name) && !got.props.contains(p))
+            .map(|p| format!("lost {}", short(p)))
+            .collect()
     }
 }
 
@@ -179,8 +191,12 @@ fn parse_prop(line: &str) -> Option<Prop> {
                     params.push(("TYPE".to_owned(), t));
                 }
             }
-            // Value types are implied by the property (binary photo, text).
-            "VALUE" if v.eq_ignore_ascii_case("binary") || v.eq_ignore_ascii_case("text") => {}
+            // Value types are implied by the property (binary photo, text,
+            // a date).
+            "VALUE"
+                if ["binary", "text", "date"]
+                    .iter()
+                    .any(|t| v.eq_ignore_ascii_case(t)) => {}
             _ => params.push((k, v)),
         }
     }
@@ -206,7 +222,10 @@ fn parse_prop(line: &str) -> Option<Prop> {
     } else {
         unescape(&decoded)
     };
-    let value = value.replace("\r\n", "\n").trim_end().to_owned();
+    let mut value = value.replace("\r\n", "\n").trim_end().to_owned();
+    if DATES.contains(&name.as_str()) {
+        value = basic_date(&value);
+    }
     if value
         .chars()
         .all(|c| c == ';' || c == ',' || c.is_whitespace())
@@ -219,6 +238,22 @@ fn parse_prop(line: &str) -> Option<Prop> {
         params,
         value,
     })
+}
+
+/// `2001-02-03…` in ISO 8601 basic form (`20010203…`); other text as is.
+fn basic_date(v: &str) -> String {
+    let b = v.as_bytes();
+    let extended = b.len() >= 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && [0, 1, 2, 3, 5, 6, 8, 9]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit());
+    if extended {
+        format!("{}{}{}", &v[..4], &v[5..7], &v[8..])
+    } else {
+        v.to_owned()
+    }
 }
 
 /// Text escapes: 3.0 `\n \N \, \; \\`; 2.1 only knows `\;` (and servers
@@ -352,6 +387,13 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.diff(&b, &|_| true), vec!["lost TEL:1", "gained TEL:2"]);
         assert!(a.diff(&b, &|n| n != "TEL").is_empty());
+    }
+
+    #[test]
+    fn dates_in_basic_and_extended_form_are_equal() {
+        let a = Card::parse("BEGIN:VCARD\nFN:A\nBDAY:1980-04-05\nEND:VCARD\n");
+        let b = Card::parse("BEGIN:VCARD\nFN:A\nBDAY;VALUE=date:19800405\nEND:VCARD\n");
+        assert_eq!(a, b);
     }
 
     #[test]
