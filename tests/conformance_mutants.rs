@@ -138,6 +138,34 @@ async fn catalogue_passes_in_process() {
     assert_eq!(live(&store), seeded);
 }
 
+#[tokio::test]
+async fn catalogue_passes_with_basic_auth_another_datastore_and_prefix() {
+    let (svc, store) = service();
+    seed(&store);
+    let mut o = options(None);
+    o.auth = Scheme::Basic;
+    o.datastore = "./Contacts".into();
+    o.device_prefix = "phone".into();
+    let t = LocalTransport {
+        service: svc,
+        timeout: Duration::from_secs(30),
+    };
+    let report = conformance::run(&o, t, &mut |_| {}).await.unwrap();
+    let bad: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| !matches!(r.verdict, Verdict::Pass(_)))
+        .map(|r| format!("{} {}: {}", r.id, r.verdict.label(), r.verdict.detail()))
+        .collect();
+    assert!(bad.is_empty(), "not passed:\n{}", bad.join("\n"));
+    // The devices used the prefix.
+    let devices = schema::devices(store.as_ref(), "alice").unwrap();
+    assert!(
+        devices.iter().all(|(d, _)| d.starts_with("phone-")),
+        "{devices:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // A deliberately broken server: the real service behind a transport that
 // tampers with what goes in and out.
