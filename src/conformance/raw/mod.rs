@@ -9,11 +9,14 @@
 //! a session left open can block a server's datastore for minutes
 //! (SyncEvolution queues every other device behind it).
 
+mod commands;
+
+pub use commands::{devinf, get_devinf, item_op, map, put_devinf, sync, sync_alert};
+
 use crate::auth::{self, Scheme};
 use crate::protocol::{
-    Alert, Anchor, Command, Cred, CtTypeVer, DataStore, DevInf, Item, ItemCommand, ItemData, Loc,
-    Map, MapItem, Meta, PutGet, Results, Status, StatusCode, Sync, SyncBody, SyncHdr, SyncMl,
-    alert, auth_type, mime,
+    Anchor, Command, Cred, Item, ItemData, Loc, Meta, Results, Status, StatusCode, SyncBody,
+    SyncHdr, SyncMl, auth_type, mime,
 };
 use crate::wire::xml;
 
@@ -53,8 +56,6 @@ pub struct Raw<'a> {
     /// Send Maps for the server's Adds (a client that lost them does not).
     pub send_maps: bool,
     pending_maps: Vec<(String, String)>,
-    /// Alerted databases: (our URI, server URI).
-    alerted: Vec<(String, String)>,
     mark: usize,
 }
 
@@ -73,7 +74,6 @@ impl<'a> Raw<'a> {
             received: Vec::new(),
             send_maps: true,
             pending_maps: Vec::new(),
-            alerted: Vec::new(),
             mark: cx.rec.mark(),
         }
     }
@@ -261,8 +261,8 @@ impl<'a> Raw<'a> {
                     {
                         let ours = item.target_uri().unwrap_or(LOCAL_DB).to_owned();
                         let theirs = item.source_uri().unwrap_or("").to_owned();
-                        st.target_refs = vec![ours.clone()];
-                        st.source_refs = vec![theirs.clone()];
+                        st.target_refs = vec![ours];
+                        st.source_refs = vec![theirs];
                         if let Some(next) = item
                             .meta
                             .as_ref()
@@ -274,7 +274,6 @@ impl<'a> Raw<'a> {
                                 ..Item::default()
                             }];
                         }
-                        self.alerted.push((ours, theirs));
                     }
                     out.push(Command::Status(st));
                 }
@@ -408,7 +407,7 @@ impl<'a> Raw<'a> {
             if !reply.body.final_ {
                 // The server's package goes on: ask for the next message.
                 if only_header {
-                    out.push(next_message(&reply, &self.device));
+                    out.push(commands::next_message(&reply, &self.device));
                 }
                 reply = self.send(out, false).await?;
                 continue;
@@ -461,133 +460,4 @@ pub fn status_for(reply: &SyncMl, msg_ref: u32, cmd_ref: u32) -> Option<&Status>
         Command::Status(s) if s.msg_ref == msg_ref && s.cmd_ref == cmd_ref => Some(s),
         _ => None,
     })
-}
-
-/// A sync Alert for the server's `datastore` from our [`LOCAL_DB`].
-pub fn sync_alert(code: u16, datastore: &str, last: Option<String>, next: String) -> Command {
-    Command::Alert(Alert {
-        data: Some(code),
-        items: vec![Item {
-            target: Some(Loc::uri(datastore)),
-            source: Some(Loc::uri(LOCAL_DB)),
-            meta: Some(Meta {
-                anchor: Some(Anchor { last, next }),
-                max_obj_size: Some(4_000_000),
-                ..Meta::default()
-            }),
-            ..Item::default()
-        }],
-        ..Alert::default()
-    })
-}
-
-/// A Sync for `datastore` holding `ops`.
-pub fn sync(datastore: &str, ops: Vec<Command>) -> Command {
-    Command::Sync(Sync {
-        target: Some(Loc::uri(datastore)),
-        source: Some(Loc::uri(LOCAL_DB)),
-        commands: ops,
-        ..Sync::default()
-    })
-}
-
-/// An Add/Replace (with vCard data) or Delete (without) of our `luid`.
-pub fn item_op(kind: &str, luid: &str, vcard: Option<&str>) -> Command {
-    let c = ItemCommand {
-        meta: vcard.map(|_| Meta::with_type(mime::VCARD30)),
-        items: vec![Item {
-            source: Some(Loc::uri(luid)),
-            data: vcard.map(|v| ItemData::Text(v.to_owned())),
-            ..Item::default()
-        }],
-        ..ItemCommand::default()
-    };
-    match kind {
-        "Add" => Command::Add(c),
-        "Replace" => Command::Replace(c),
-        _ => Command::Delete(c),
-    }
-}
-
-/// A Map of (our LUID, server GUID) pairs.
-pub fn map(datastore: &str, items: &[(String, String)]) -> Command {
-    Command::Map(Map {
-        target: Loc::uri(datastore),
-        source: Loc::uri(LOCAL_DB),
-        items: items
-            .iter()
-            .map(|(luid, guid)| MapItem {
-                target: Loc::uri(guid),
-                source: Loc::uri(luid),
-            })
-            .collect(),
-        ..Map::default()
-    })
-}
-
-/// `Put ./devinf12` with our DevInf.
-pub fn put_devinf(device: &str) -> Command {
-    Command::Put(PutGet {
-        meta: Some(Meta::with_type(mime::DEVINF_XML)),
-        items: vec![Item {
-            source: Some(Loc::uri("./devinf12")),
-            data: Some(ItemData::DevInf(Box::new(devinf(device)))),
-            ..Item::default()
-        }],
-        ..PutGet::default()
-    })
-}
-
-/// `Get ./devinf12`.
-pub fn get_devinf() -> Command {
-    Command::Get(PutGet {
-        meta: Some(Meta::with_type(mime::DEVINF_XML)),
-        items: vec![Item {
-            target: Some(Loc::uri("./devinf12")),
-            ..Item::default()
-        }],
-        ..PutGet::default()
-    })
-}
-
-/// Alert 222: "go on with your package".
-fn next_message(reply: &SyncMl, device: &str) -> Command {
-    Command::Alert(Alert {
-        data: Some(alert::NEXT_MESSAGE),
-        items: vec![Item {
-            target: Some(Loc::uri(&reply.header.source.loc_uri)),
-            source: Some(Loc::uri(device)),
-            ..Item::default()
-        }],
-        ..Alert::default()
-    })
-}
-
-/// The scripted client's DevInf: vCard 3.0 preferred, 2.1 accepted, every
-/// sync type, no large objects (the script does not split items).
-pub fn devinf(device: &str) -> DevInf {
-    let vcard30 = CtTypeVer::new(mime::VCARD30, "3.0");
-    let vcard21 = CtTypeVer::new(mime::VCARD21, "2.1");
-    DevInf {
-        ver_dtd: "1.2".into(),
-        man: Some("syncmld".into()),
-        mod_: Some("syncmld conformance".into()),
-        sw_v: Some(env!("CARGO_PKG_VERSION").into()),
-        dev_id: device.to_owned(),
-        dev_typ: "workstation".into(),
-        utc: true,
-        support_large_objs: false,
-        support_number_of_changes: true,
-        data_stores: vec![DataStore {
-            source_ref: LOCAL_DB.into(),
-            max_guid_size: Some(32),
-            rx_pref: Some(vcard30.clone()),
-            rx: vec![vcard21.clone()],
-            tx_pref: Some(vcard30),
-            tx: vec![vcard21],
-            sync_types: (1..=7).map(|n: u32| n.to_string()).collect(),
-            ..DataStore::default()
-        }],
-        ..DevInf::default()
-    }
 }
