@@ -81,6 +81,16 @@ fn conformance_against_syncevolution_server() {
         Some(1),
         "exit status with failures"
     );
+    // Each failure kept its exchange, and the JUnit report points to it.
+    let junit = std::fs::read_to_string(dir.join("run/junit.xml")).unwrap();
+    for id in EXPECTED_FAILURES {
+        let first = dir.join("run/transcripts").join(id).join("01-client.xml");
+        assert!(first.is_file(), "no transcript {}", first.display());
+        assert!(junit.contains(&format!(
+            "transcript: {}",
+            first.parent().unwrap().display()
+        )));
+    }
     assert!(
         out.stdout.contains("server book: as found (2 contacts"),
         "the run left SyncEvolution's book changed:\n{}",
