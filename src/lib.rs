@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client_daemon;
 pub mod client_role;
 pub mod config;
+pub mod conformance;
 pub mod contacts;
 pub mod daemon;
 pub mod engine;

@@ -57,6 +57,8 @@ enum Command {
         #[arg(long)]
         status: bool,
     },
+    /// Check any SyncML server against the conformance catalogue.
+    Conformance(syncmld::conformance::cli::Args),
     /// Manage users (through the running daemon, or on the store when stopped).
     #[command(subcommand)]
     User(UserCmd),
@@ -278,6 +280,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Conformance(args) => Ok(syncmld::conformance::cli::main(args)?),
         Command::User(UserCmd::Add {
             name,
             common,

@@ -336,6 +336,19 @@ fn apply(
         if target.as_ref().is_some_and(|(g, _)| d.touched.contains(g)) {
             target = None;
         }
+        // A client that reset its store numbers its items afresh: an old
+        // mapping of a reused LUID names some other contact, and following
+        // it would overwrite that one. Unless the client claims continuity
+        // (it sent a Last anchor), a slow sync follows the map only to the
+        // same contact: same content, or the same FN (edited since).
+        if !d.trust_luids
+            && target.as_ref().is_some_and(|(_, rec)| {
+                !contacts::same_content(&rec.data, data)
+                    && formatted_name(&rec.data) != formatted_name(data)
+            })
+        {
+            target = None;
+        }
         // An unchanged copy of an item deleted since: in a slow sync the
         // client can't say it modified it, so the delete stands and goes to
         // the client. A changed copy is a modification and is kept (below).
@@ -523,6 +536,14 @@ fn apply(
         Resolution::Same => ok_code,
         r => r.status(),
     })
+}
+
+/// The FN of a vCard, to tell "the same contact, edited" from "another
+/// contact under a reused LUID".
+fn formatted_name(data: &str) -> Option<String> {
+    let card = contacts::Card::parse(data).ok()?;
+    let name = card.first("FN")?.text();
+    Some(crate::contacts::normalize::fold_text(&name))
 }
 
 fn is_contact_type(ct: &str) -> bool {

@@ -138,6 +138,11 @@ pub(crate) struct DbSession {
     force_delete: Vec<String>,
     /// Change sequence our Sync was computed at.
     snapshot_seq: Option<u64>,
+    /// The client alerted with a Last anchor, claiming its LUIDs are the
+    /// ones of its last session. Without one (a reset device, a fresh
+    /// install reusing a device id) a slow sync trusts an old LUID map only
+    /// where the content confirms it.
+    trust_luids: bool,
 }
 
 /// What happened in a session so far, for logs and metrics.
@@ -514,6 +519,7 @@ impl ServerEngine {
             force_replace: Vec::new(),
             force_delete: Vec::new(),
             snapshot_seq: None,
+            trust_luids: anchor.last.is_some(),
         });
         packer::queue_alert(self, s, mode, &source, &target, server_last, server_next);
         Ok(())

@@ -1312,3 +1312,23 @@ fn an_add_of_a_contact_the_server_has_is_mapped_not_duplicated() {
     b.sync(&mut srv, alert::TWO_WAY);
     assert_eq!(srv.book().len(), 3);
 }
+
+/// Found by the conformance runner (`alert.201-slow`): a device that reset
+/// its store numbers its contacts from 1 again; its slow sync (no Last
+/// anchor) wrote its new contact over the unrelated one the old LUID was
+/// mapped to.
+#[test]
+fn regression_reset_device_reusing_a_luid_overwrites_nothing() {
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let mut old = Client::new("dev-reset");
+    old.add(&vcard("Alice", "1"));
+    old.sync(&mut srv, alert::SLOW_SYNC);
+    let mut fresh = Client::new("dev-reset");
+    fresh.add(&vcard("Bob", "2"));
+    fresh.sync(&mut srv, alert::SLOW_SYNC);
+    assert_eq!(
+        values(&srv.book()),
+        vec![vcard("Alice", "1"), vcard("Bob", "2")]
+    );
+    assert_eq!(values(&fresh.book), values(&srv.book()));
+}
