@@ -39,6 +39,7 @@ fn service() -> (Arc<SyncService>, Arc<MemoryStore>) {
         store_name: "contacts".into(),
         contact_uris: vec!["addressbook".into(), "contacts".into()],
         conflict_policy: ConflictPolicy::ServerWins,
+        region: syncmld::contacts::Region::none(),
     });
     let limits = ServiceLimits {
         session_timeout: Duration::from_secs(60),
