@@ -294,6 +294,19 @@ fn slow_sync_of_perturbed_copies_has_no_duplicates_and_no_false_merges() {
 /// duplicate) and the namesakes to new GUIDs (else a false merge).
 #[tokio::test]
 async fn slow_sync_through_the_server_has_no_duplicates_and_no_false_merges() {
+    corpus_through_the_server(false).await;
+}
+
+/// The same, but platform B synced once while the server book was still
+/// empty, then enters the copies and namesakes: they reach the server as
+/// Adds in a two-way sync, matched through the server's persistent people
+/// index instead of a slow sync's in-memory one.
+#[tokio::test]
+async fn adds_in_a_two_way_sync_have_no_duplicates_and_no_false_merges() {
+    corpus_through_the_server(true).await;
+}
+
+async fn corpus_through_the_server(b_adds_in_two_way: bool) {
     use std::collections::HashMap;
     use std::sync::Arc;
     use std::time::Duration;
@@ -385,6 +398,21 @@ async fn slow_sync_through_the_server_has_no_duplicates_and_no_false_merges() {
         ids
     };
 
+    let (b_store, b_cfg) = platform("platform-b");
+    let b_dyn: Arc<dyn Store> = b_store.clone();
+    if b_adds_in_two_way {
+        sync_once(
+            &b_cfg,
+            alert::SLOW_SYNC,
+            &b_dyn,
+            &transport,
+            &DriverOptions::default(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    }
+
     // Platform A: the originals.
     let (a_store, a_cfg) = platform("platform-a");
     let a_ids = add_all(
@@ -441,15 +469,18 @@ async fn slow_sync_through_the_server_has_no_duplicates_and_no_false_merges() {
         let j = rng.below(i as u64 + 1) as usize;
         incoming.swap(i, j);
     }
-    let (b_store, b_cfg) = platform("platform-b");
     let b_ids = add_all(
         &b_store,
         &incoming.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>(),
     );
-    let b_dyn: Arc<dyn Store> = b_store.clone();
-    sync_once(
+    let b_mode = if b_adds_in_two_way {
+        alert::TWO_WAY
+    } else {
+        alert::SLOW_SYNC
+    };
+    let report = sync_once(
         &b_cfg,
-        alert::SLOW_SYNC,
+        b_mode,
         &b_dyn,
         &transport,
         &DriverOptions::default(),
@@ -457,6 +488,14 @@ async fn slow_sync_through_the_server_has_no_duplicates_and_no_false_merges() {
     )
     .await
     .unwrap();
+    assert_eq!(
+        report.modes,
+        vec![("contacts".to_string(), b_mode)],
+        "{report:?}"
+    );
+    if b_adds_in_two_way {
+        assert_eq!(report.sent.adds as usize, incoming.len(), "{report:?}");
+    }
 
     let originals_guids: HashMap<&str, usize> = guid_of_original
         .iter()
@@ -494,7 +533,12 @@ async fn slow_sync_through_the_server_has_no_duplicates_and_no_false_merges() {
     .count();
     let namesakes = incoming.len() - originals.len();
     println!(
-        "slow sync through the server: {} copies + {namesakes} namesakes onto {} originals → {server_items} contacts; duplicates: {duplicates}, false merges: {false_merges}",
+        "{} through the server: {} copies + {namesakes} namesakes onto {} originals → {server_items} contacts; duplicates: {duplicates}, false merges: {false_merges}",
+        if b_adds_in_two_way {
+            "adds in a two-way sync"
+        } else {
+            "slow sync"
+        },
         originals.len(),
         originals.len()
     );

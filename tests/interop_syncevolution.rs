@@ -287,6 +287,58 @@ fn two_way_with_add_modify_delete_on_both_sides_and_a_second_device() {
 }
 
 #[test]
+fn two_devices_adding_the_same_person_between_syncs_get_one_contact() {
+    if !common::require_syncevolution_client() {
+        return;
+    }
+    let dir = TestDir::new("same-person-twice");
+    let mut server = start(&dir, "");
+    let (c1, c2) = two_devices(&dir, &server);
+    // The user enters Heidi on both devices, the phone written two ways;
+    // the second device also has her email.
+    add(
+        &c1,
+        "Heidi.vcf",
+        "Heidi Hill",
+        &["TEL;TYPE=CELL:+49-555-0108"],
+    );
+    add(
+        &c2,
+        "Heidi.vcf",
+        "Heidi Hill",
+        &[
+            "TEL;TYPE=CELL:+49 555 0108",
+            "EMAIL;TYPE=INTERNET:heidi@example.org",
+        ],
+    );
+    sync(&c1, &server, Mode::TwoWay);
+    let out = sync(&c2, &server, Mode::TwoWay);
+    let t = out.transcript();
+    assert_eq!(
+        t.count_elements(Side::Server, "Add"),
+        0,
+        "no copy of Heidi for device 2: {}",
+        t.summary()
+    );
+    sync(&c1, &server, Mode::TwoWay);
+    let names = [
+        "Alice Anders",
+        "Bob Brown",
+        "Carol Clark",
+        "Dave Dunn",
+        "Eve Evans",
+        "Heidi Hill",
+    ];
+    assert_converged(&mut server, &[&c1, &c2], &names);
+    let srv = server_book(&mut server);
+    assert_eq!(
+        card_by_fn(&srv, "Heidi Hill").unwrap().get("EMAIL"),
+        Some("heidi@example.org"),
+        "both devices' fields kept"
+    );
+}
+
+#[test]
 fn both_sides_modify_one_contact_server_wins() {
     if !common::require_syncevolution_client() {
         return;

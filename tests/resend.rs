@@ -71,7 +71,11 @@ fn expect_exactly_one_item(server: &mut SyncmldServer) -> Snapshot {
         1,
         "more than one change was recorded"
     );
-    let book = syncmld::store::schema::BookMeta { seq: 1, guid: 1 };
+    let book = syncmld::store::schema::BookMeta {
+        seq: 1,
+        guid: 1,
+        ..Default::default()
+    };
     let (_, raw) = rows(&snap, "books")[0];
     let meta: syncmld::store::schema::BookMeta = ciborium::from_reader(raw).unwrap();
     assert_eq!(

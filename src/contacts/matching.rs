@@ -223,6 +223,28 @@ impl MatchIndex {
     }
 }
 
+/// Keys to file a stored contact under in a persistent index, so that
+/// [`probe_keys`] of any card the rule would match to it finds it: phones
+/// and emails (`c:`), names (`n:`), and names of contacts without phones or
+/// emails (`b:`) — the same buckets [`MatchIndex`] keeps in memory.
+pub fn stored_keys(id: &Identity) -> Vec<String> {
+    let mut keys: Vec<String> = id.contacts.iter().map(|k| format!("c:{k}")).collect();
+    keys.extend(id.names.iter().map(|k| format!("n:{k}")));
+    if id.contacts.is_empty() {
+        keys.extend(id.names.iter().map(|k| format!("b:{k}")));
+    }
+    keys
+}
+
+/// The index keys under which every stored contact that `id` may be the
+/// same person as is filed (then confirm with [`MatchIndex::find`]).
+pub fn probe_keys(id: &Identity) -> Vec<String> {
+    let mut keys: Vec<String> = id.contacts.iter().map(|k| format!("c:{k}")).collect();
+    let tag = if id.contacts.is_empty() { "n" } else { "b" };
+    keys.extend(id.names.iter().map(|k| format!("{tag}:{k}")));
+    keys
+}
+
 impl MatchIndex {
     fn live<'a>(&'a self, id: u32, taken: &HashSet<String>) -> Option<&'a Entry> {
         self.slots

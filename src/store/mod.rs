@@ -56,10 +56,18 @@ pub enum Table {
     /// so an Add the server already has (a client that lost its map, a
     /// retry) finds it without a scan.
     ContentIndex,
+    /// (user, store, identity key, guid) → (): live contacts by normalised
+    /// name/phone/email keys, so an Add outside a slow sync finds the same
+    /// person without a scan. Maintained lazily from the change log (see
+    /// `engine::server::people`).
+    PeopleIndex,
+    /// (user, store, guid) → the identity keys `PeopleIndex` holds for it,
+    /// so re-indexing removes exactly what was written.
+    PeopleKeys,
 }
 
 impl Table {
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 14] = [
         Table::Users,
         Table::Devices,
         Table::Nonces,
@@ -72,6 +80,8 @@ impl Table {
         Table::PendingMaps,
         Table::Conflicts,
         Table::ContentIndex,
+        Table::PeopleIndex,
+        Table::PeopleKeys,
     ];
 
     pub fn name(self) -> &'static str {
@@ -88,6 +98,8 @@ impl Table {
             Table::PendingMaps => "pending_maps",
             Table::Conflicts => "conflicts",
             Table::ContentIndex => "content_index",
+            Table::PeopleIndex => "people_index",
+            Table::PeopleKeys => "people_keys",
         }
     }
 }

@@ -91,6 +91,9 @@ pub struct BookMeta {
     pub seq: u64,
     /// Last GUID number handed out.
     pub guid: u64,
+    /// Changes up to this sequence number are reflected in the people
+    /// index (server role; 0 = none yet, so older books catch up).
+    pub people_seq: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -334,10 +337,12 @@ pub fn remove_prefixed(t: &mut Txn<'_>, tables: &[Table], parts: &[&str]) -> Res
 }
 
 /// Forget a tombstone entirely (every peer has seen the delete).
-pub fn purge_item(t: &mut Txn<'_>, b: &BookId, guid: &str, rec: &ItemRecord) {
+pub fn purge_item(t: &mut Txn<'_>, b: &BookId, guid: &str, rec: &ItemRecord) -> Result<()> {
     t.remove(Table::Items, key(&[&b.user, &b.store, guid]));
     t.remove(Table::Changes, key_seq(&[&b.user, &b.store], rec.seq));
     t.remove(Table::Tombstones, key_seq(&[&b.user, &b.store], rec.seq));
+    // The change that would have told the people index is gone with it.
+    set_people_keys(t, b, guid, &[])
 }
 
 /// Up to `limit` (seq, guid) changes with seq > `after`, in sequence order.
@@ -588,6 +593,52 @@ pub fn content_candidates(r: &dyn KvRead, b: &BookId, data: &str) -> Result<Vec<
         .collect()
 }
 
+// ---- people index ----------------------------------------------------------
+
+fn people_key(b: &BookId, id_key: &str, guid: &str) -> Vec<u8> {
+    key(&[&b.user, &b.store, id_key, guid])
+}
+
+/// The identity keys indexed for `guid` (empty if none).
+pub fn people_keys(r: &dyn KvRead, b: &BookId, guid: &str) -> Result<Vec<String>> {
+    Ok(get_rec(r, Table::PeopleKeys, &key(&[&b.user, &b.store, guid]))?.unwrap_or_default())
+}
+
+/// Index `guid` under exactly `keys` (none: forget it).
+pub fn set_people_keys(t: &mut Txn<'_>, b: &BookId, guid: &str, keys: &[String]) -> Result<()> {
+    let old = people_keys(t, b, guid)?;
+    if old == keys {
+        return Ok(());
+    }
+    for k in old.iter().filter(|k| !keys.contains(k)) {
+        t.remove(Table::PeopleIndex, people_key(b, k, guid));
+    }
+    for k in keys.iter().filter(|k| !old.contains(k)) {
+        t.put(Table::PeopleIndex, people_key(b, k, guid), Vec::new());
+    }
+    let rk = key(&[&b.user, &b.store, guid]);
+    if keys.is_empty() {
+        t.remove(Table::PeopleKeys, rk);
+    } else {
+        t.put(Table::PeopleKeys, rk, enc(&keys));
+    }
+    Ok(())
+}
+
+/// Up to `limit` GUIDs indexed under `id_key`.
+pub fn people_with_key(
+    r: &dyn KvRead,
+    b: &BookId,
+    id_key: &str,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let prefix = key(&[&b.user, &b.store, id_key]);
+    let rows = r.scan(Table::PeopleIndex, &KeyRange::prefix(&prefix), limit)?;
+    rows.into_iter()
+        .map(|(k, _)| last_str_suffix(Table::PeopleIndex, &k, prefix.len()))
+        .collect()
+}
+
 // ---- conflicts ---------------------------------------------------------------
 
 /// One conflict and how it was resolved: both versions, when, which device.
@@ -729,11 +780,45 @@ mod tests {
         );
         assert!(tombstones_upto(&t, &b, 1, 10).unwrap().is_empty());
         let old = item(&t, &b, "1").unwrap().unwrap();
-        purge_item(&mut t, &b, "1", &old);
+        purge_item(&mut t, &b, "1", &old).unwrap();
         s.commit(&t.into_batch()).unwrap();
         assert!(item(&s, &b, "1").unwrap().is_none());
         assert!(changes_after(&s, &b, 0, 10).unwrap().is_empty());
         assert!(tombstones_upto(&s, &b, 5, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn people_keys_are_replaced_exactly_and_go_with_a_purge() {
+        let s = MemoryStore::new();
+        let b = book();
+        let keys = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let mut t = Txn::new(&s);
+        set_people_keys(&mut t, &b, "1", &keys(&["n:s:alice", "c:m:a@x"])).unwrap();
+        set_people_keys(&mut t, &b, "2", &keys(&["n:s:alice"])).unwrap();
+        s.commit(&t.into_batch()).unwrap();
+        assert_eq!(
+            people_with_key(&s, &b, "n:s:alice", 10).unwrap(),
+            keys(&["1", "2"])
+        );
+        // A longer key with the same start is another key.
+        assert!(people_with_key(&s, &b, "n:s:ali", 10).unwrap().is_empty());
+        let mut t = Txn::new(&s);
+        set_people_keys(&mut t, &b, "1", &keys(&["c:m:a@x", "n:s:alicia"])).unwrap();
+        s.commit(&t.into_batch()).unwrap();
+        assert_eq!(
+            people_with_key(&s, &b, "n:s:alice", 10).unwrap(),
+            keys(&["2"])
+        );
+        assert_eq!(
+            people_with_key(&s, &b, "n:s:alicia", 10).unwrap(),
+            keys(&["1"])
+        );
+        let mut t = Txn::new(&s);
+        put_item(&mut t, &b, "1", None, &rec(1, true));
+        purge_item(&mut t, &b, "1", &rec(1, true)).unwrap();
+        s.commit(&t.into_batch()).unwrap();
+        assert!(people_with_key(&s, &b, "c:m:a@x", 10).unwrap().is_empty());
+        assert!(people_keys(&s, &b, "1").unwrap().is_empty());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::protocol::{Command, ItemCommand, Map, StatusCode, Sync, alert, mime};
 use crate::store::Txn;
 use crate::store::schema::{self, BookId, ItemRecord};
 
-use super::{DbSession, Phase, Replies, ServerEngine, ServerSession, strip_dot};
+use super::{DbSession, Phase, Replies, ServerEngine, ServerSession, people, strip_dot};
 
 /// A large object being received over several messages.
 #[derive(Debug, Clone)]
@@ -388,6 +388,17 @@ fn apply(
                 return Ok(StatusCode::ITEM_ADDED);
             }
         }
+        // The same person, written another way, that this device has no
+        // copy of: another device added them since (or the user entered
+        // them on both). Reconciled like a slow-sync match, never a copy.
+        let region = engine.cfg.region;
+        if let Some((g, exact)) = people::find(txn, &book, &d.peer, data, region, &d.touched)? {
+            if let Some(rec) = schema::item(txn, &book, &g)? {
+                tracing::info!(device = %device, guid = %g, exact, "an Add is a contact the server has");
+                target = Some((g, rec));
+                matched = Some(exact);
+            }
+        }
     }
     let added_code = StatusCode::ITEM_ADDED;
     let ok_code = if kind == Kind::Add {
@@ -411,8 +422,9 @@ fn apply(
     let policy = s.policy.unwrap_or(engine.cfg.conflict_policy);
 
     if let Some(identical) = matched {
-        // The same person found by content in a slow sync: never a second
-        // contact; differing contents are reconciled by the policy.
+        // The same person found by content (a slow sync, or an Add of a
+        // contact this device has no copy of): never a second contact;
+        // differing contents are reconciled by the policy.
         if identical {
             return Ok(ok_code);
         }
@@ -420,8 +432,9 @@ fn apply(
         match policy {
             ConflictPolicy::ServerWins => d.force_replace.push(guid.clone()),
             ConflictPolicy::ClientWins => book::update(txn, &book, &guid, Some(&rec), &new)?,
-            // merge, duplicate, newer-wins: a slow sync can't say who changed
-            // what, so both versions' fields are kept.
+            // merge, duplicate, newer-wins: neither side edited the other's
+            // copy, so there's no "newer" to pick: both versions' fields
+            // are kept.
             _ => match judge.merge(&rec.data, data) {
                 Some(m) => {
                     if m.changed_server {

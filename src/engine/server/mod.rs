@@ -21,6 +21,7 @@
 mod changes;
 mod header;
 mod outgoing;
+mod people;
 pub use outgoing::pending_for;
 mod packer;
 

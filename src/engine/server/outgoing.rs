@@ -48,7 +48,11 @@ pub(super) fn queue_changes(
                         continue;
                     };
                     let forced = d.force_replace.contains(&guid);
-                    if rec.origin == device && !forced {
+                    // Reconciled with the client in this session (matched
+                    // to its Add, or a conflict resolved): it goes out only
+                    // if forced.
+                    if (rec.origin == device || d.touched.contains(&guid)) && !forced {
+                        seen.insert(guid);
                         continue;
                     }
                     let luid = schema::luid_for_guid(txn, &d.peer, &guid)?;
@@ -186,7 +190,7 @@ fn collect_tombstones(txn: &mut Txn<'_>, peer: &schema::PeerId) -> Result<(), En
     for (_, guid) in schema::tombstones_upto(txn, &book, min_seen, usize::MAX)? {
         if let Some(rec) = schema::item(txn, &book, &guid)? {
             if rec.deleted {
-                schema::purge_item(txn, &book, &guid, &rec);
+                schema::purge_item(txn, &book, &guid, &rec)?;
             }
         }
     }

@@ -1332,3 +1332,119 @@ fn regression_reset_device_reusing_a_luid_overwrites_nothing() {
     );
     assert_eq!(values(&fresh.book), values(&srv.book()));
 }
+
+#[test]
+fn two_devices_adding_the_same_person_between_syncs_leave_one_contact() {
+    let mut srv = Server::new(ConflictPolicy::Merge);
+    let mut a = Client::new("dev-a");
+    let mut b = Client::new("dev-b");
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    b.sync(&mut srv, alert::SLOW_SYNC);
+    // Both enter Alice, each its own way; b also knows her email.
+    a.add("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Alice Anders\r\nN:Anders;Alice;;;\r\nTEL:+49 30 1234567\r\nEND:VCARD\r\n");
+    b.add("BEGIN:VCARD\r\nVERSION:2.1\r\nN:Anders;Alice\r\nFN:ALICE ANDERS\r\nTEL;CELL:+4930 123 4567\r\nEMAIL:alice@example.org\r\nEND:VCARD\r\n");
+    a.sync(&mut srv, alert::TWO_WAY);
+    let seen = b.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(seen.item_statuses, vec![201]);
+    assert_eq!(seen.server_adds, 0, "b is not sent a copy of Alice");
+    let book = srv.book();
+    assert_eq!(book.len(), 1, "{book:#?}");
+    let alice = book.values().next().unwrap();
+    assert!(alice.contains("alice@example.org"), "merged: {alice}");
+    a.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(a.book.len(), 1);
+    assert_eq!(b.book.len(), 1);
+    assert_eq!(values(&a.book), values(&srv.book()));
+    assert_eq!(values(&b.book), values(&srv.book()));
+}
+
+#[test]
+fn an_identical_add_matched_to_another_devices_contact_is_not_echoed() {
+    let mut srv = Server::new(ConflictPolicy::Merge);
+    let mut a = Client::new("dev-a");
+    let mut b = Client::new("dev-b");
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    b.sync(&mut srv, alert::SLOW_SYNC);
+    a.add(&vcard("Alice", "+49 30 1234567"));
+    a.sync(&mut srv, alert::TWO_WAY);
+    b.add(&vcard("Alice", "+49 30 1234567"));
+    let seen = b.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(seen.item_statuses, vec![201]);
+    assert_eq!(
+        (seen.server_adds, seen.server_replaces),
+        (0, 0),
+        "nothing to send: b has exactly the server's Alice"
+    );
+    assert_eq!(srv.book().len(), 1);
+}
+
+#[test]
+fn adds_outside_a_slow_sync_keep_namesakes_and_own_contacts_apart() {
+    let mut srv = Server::new(ConflictPolicy::Merge);
+    let mut a = Client::new("dev-a");
+    let mut b = Client::new("dev-b");
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    b.sync(&mut srv, alert::SLOW_SYNC);
+    a.add(&vcard("Bob Brown", "+49 30 7654321"));
+    a.sync(&mut srv, alert::TWO_WAY);
+    // Another Bob Brown, another phone: another person.
+    b.add(&vcard("Bob Brown", "+1 212 555 0100"));
+    b.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(srv.book().len(), 2);
+    // a now has both Bobs; a third one it enters with the first one's
+    // phone, written differently, is its own business: a has two entries,
+    // the server keeps two.
+    a.sync(&mut srv, alert::TWO_WAY);
+    a.add(&vcard("BOB BROWN", "+49 (30) 765-4321"));
+    a.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(srv.book().len(), 3);
+    assert_eq!(values(&a.book), values(&srv.book()));
+}
+
+#[test]
+fn the_people_index_follows_edits_and_deletes() {
+    let mut srv = Server::new(ConflictPolicy::Merge);
+    // e last synced when the book was empty.
+    let mut e = Client::new("dev-e");
+    e.sync(&mut srv, alert::SLOW_SYNC);
+    let mut a = Client::new("dev-a");
+    let mut b = Client::new("dev-b");
+    a.add(&vcard("Carol Clark", "+49 30 1000001"));
+    a.add(&vcard("Dave Dunn", "+49 30 1000002"));
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    b.sync(&mut srv, alert::SLOW_SYNC);
+    // An Add from b makes the index catch up (Carol and Dave indexed).
+    let mut c = Client::new("dev-c");
+    c.sync(&mut srv, alert::SLOW_SYNC);
+    c.add(&vcard("Erin Eck", "+49 30 1000009"));
+    c.sync(&mut srv, alert::TWO_WAY);
+    // Then a deletes Carol and gives Dave a new phone.
+    let carol = a.luid_of("Carol");
+    a.delete(&carol);
+    let dave = a.luid_of("Dave");
+    a.modify(&dave, &vcard("Dave Dunn", "+49 30 2000002"));
+    a.sync(&mut srv, alert::TWO_WAY);
+    // A device that never saw either: its Carol is new (the old one is
+    // gone), its Dave with the new phone is the server's Dave, with the
+    // old phone another Dave.
+    let mut d = Client::new("dev-d");
+    d.add(&vcard("Carol Clark", "+49 30 1000001"));
+    d.sync(&mut srv, alert::SLOW_SYNC);
+    let live_carols = srv.book().values().filter(|v| v.contains("Carol")).count();
+    assert_eq!(live_carols, 1);
+    // (Written differently from the server's copies: matched by person,
+    // not by bytes.)
+    e.add(&vcard("CAROL CLARK", "+49 (30) 100-0001"));
+    e.add(&vcard("DAVE DUNN", "+49 (30) 200-0002"));
+    e.add(&vcard("DAVE DUNN", "+49 (30) 100-0002"));
+    e.sync(&mut srv, alert::TWO_WAY);
+    let book = srv.book();
+    let count = |n: &str| {
+        book.values()
+            .filter(|v| v.to_lowercase().contains(n))
+            .count()
+    };
+    assert_eq!(count("dave"), 2, "{book:#?}");
+    assert_eq!(count("carol"), 1, "d's Carol is the one e adds: {book:#?}");
+    assert_eq!(e.book.len(), 4, "Carol, two Daves, Erin");
+}
