@@ -67,15 +67,18 @@ users() { # PREFIX COUNT: a users option for syncmld, the one user for SyncEvolu
         echo "--user alice --password secret --device-prefix bench-"
     fi
 }
+# Sessions per run: SyncEvolution takes about a second per session, so its
+# runs are shorter (same shape, fewer sessions).
+if [ "$side" = syncmld ]; then n_empty=500 n_slow=3 n_changes=200; else n_empty=10 n_slow=3 n_changes=10; fi
 for run in $runs; do
     case $run in
-    empty)      bench empty-10k --clients 1 --sessions 50 --contacts 10000 $(users e10k- 1) ;;
-    slow)       bench slow-10k --clients 1 --sessions 3 --mode slow --contacts 10000 $(users s10k- 1) ;;
-    changes)    bench changes-100 --clients 1 --sessions 50 --changes 10 --contacts 100 $(users c100- 1)
+    empty)      bench empty-10k --clients 1 --sessions $n_empty --contacts 10000 $(users e10k- 1) ;;
+    slow)       bench slow-10k --clients 1 --sessions $n_slow --mode slow --contacts 10000 $(users s10k- 1) ;;
+    changes)    bench changes-100 --clients 1 --sessions $n_changes --changes 10 --contacts 100 $(users c100- 1)
                 if [ "$side" = syncmld ]; then
-                    bench changes-100k --clients 1 --sessions 50 --changes 10 --contacts 100000 $(users c100k- 1)
-                else # SyncEvolution: a 100k warm-up takes hours; 10k instead
-                    bench changes-10k --clients 1 --sessions 10 --changes 10 --contacts 10000 $(users c10k- 1)
+                    bench changes-100k --clients 1 --sessions $n_changes --changes 10 --contacts 100000 $(users c100k- 1)
+                else # SyncEvolution: a 100k warm-up would take hours; 10k instead
+                    bench changes-10k --clients 1 --sessions $n_changes --changes 10 --contacts 10000 $(users c10k- 1)
                 fi ;;
     concurrent) if [ "$side" = syncmld ]; then
                     bench concurrent-1000 --clients 1000 --sessions 5 --contacts 10 $(users k- 1000)
