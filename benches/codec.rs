@@ -17,7 +17,7 @@ fn message(items: usize) -> SyncMl {
                 cmd_id: i as u32 + 2,
                 meta: Some(Meta::with_type("text/vcard")),
                 items: vec![Item {
-                    source: Some(Loc::uri(&i.to_string())),
+                    source: Some(Loc::uri(i.to_string())),
                     data: Some(ItemData::Text(vcards::generated(1, i as u64))),
                     ..Item::default()
                 }],

@@ -57,7 +57,7 @@ bench() { # NAME ARGS...: a fresh server, then REPEAT runs on it
     if [ "$side" = syncmld ]; then start_syncmld; else start_syncevo; fi
     for r in $(seq "$REPEAT"); do
         echo "== $side $name (run $r): syncmld bench $*"
-        "$BIN" bench --url "$url" "${server_pids[@]}" "${metrics[@]}" --json "$OUT/$side-$name-$r.json" "$@"
+        "$BIN" bench --url "$url" "${server_pids[@]}" "${metrics[@]}" "${timeout[@]}" --json "$OUT/$side-$name-$r.json" "$@"
     done
 }
 users() { # PREFIX COUNT: a users option for syncmld, the one user for SyncEvolution
@@ -69,7 +69,9 @@ users() { # PREFIX COUNT: a users option for syncmld, the one user for SyncEvolu
 }
 # Sessions per run: SyncEvolution takes about a second per session, so its
 # runs are shorter (same shape, fewer sessions).
-if [ "$side" = syncmld ]; then n_empty=500 n_slow=3 n_changes=200; else n_empty=10 n_slow=3 n_changes=10; fi
+# (and a message on its 10k book takes about a minute: a longer timeout).
+if [ "$side" = syncmld ]; then n_empty=500 n_slow=3 n_changes=200 timeout=()
+else n_empty=3 n_slow=2 n_changes=5 timeout=(--timeout-secs 600); fi
 for run in $runs; do
     case $run in
     empty)      bench empty-10k --clients 1 --sessions $n_empty --contacts 10000 $(users e10k- 1) ;;

@@ -81,7 +81,7 @@ pub fn generated(seed: u64, index: u64) -> String {
         1 + r.next() % 200,
         r.digits(5),
     );
-    if r.next() % 3 == 0 {
+    if r.next().is_multiple_of(3) {
         card.push_str("NOTE:Met at the conference\\, call back about the offer.\r\n");
     }
     card.push_str("END:VCARD\r\n");
