@@ -77,15 +77,15 @@ for run in $runs; do
     empty)      bench empty-10k --clients 1 --sessions $n_empty --contacts 10000 $(users e10k- 1) ;;
     slow)       bench slow-10k --clients 1 --sessions $n_slow --mode slow --contacts 10000 $(users s10k- 1) ;;
     changes)    bench changes-100 --clients 1 --sessions $n_changes --changes 10 --contacts 100 $(users c100- 1)
+                bench changes-10k --clients 1 --sessions $n_changes --changes 10 --contacts 10000 $(users c10k- 1)
+                # SyncEvolution: a 100k warm-up would take hours
                 if [ "$side" = syncmld ]; then
                     bench changes-100k --clients 1 --sessions $n_changes --changes 10 --contacts 100000 $(users c100k- 1)
-                else # SyncEvolution: a 100k warm-up would take hours; 10k instead
-                    bench changes-10k --clients 1 --sessions $n_changes --changes 10 --contacts 10000 $(users c10k- 1)
                 fi ;;
-    concurrent) if [ "$side" = syncmld ]; then
+    concurrent) # SyncEvolution: one session at a time, one device config per client
+                bench concurrent-10 --clients 10 --sessions 3 --contacts 10 $(users k- 1)
+                if [ "$side" = syncmld ]; then
                     bench concurrent-1000 --clients 1000 --sessions 5 --contacts 10 $(users k- 1000)
-                else # one session at a time, and one device config per client
-                    bench concurrent-10 --clients 10 --sessions 3 --contacts 10 $(users k- 1)
                 fi ;;
     users)      REPEAT=1 bench users-10k --clients 10000 --sessions 1 --contacts 100 $(users m- 10000) ;;
     *) echo "unknown run $run" >&2; exit 2 ;;
