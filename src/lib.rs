@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bench;
 pub mod client_daemon;
 pub mod client_role;
 pub mod config;

@@ -90,6 +90,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Load generator: N virtual SyncML clients against any SyncML server;
+    /// prints sessions/s, round trips, latency percentiles, bytes, errors.
+    Bench(Box<BenchArgs>),
     /// Conflicts and how they were resolved: `list` (default) or `show ID`
     /// (both versions and the result).
     Conflicts {
@@ -102,6 +105,73 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The server's SyncML URL (http://).
+    #[arg(long)]
+    url: String,
+    /// Virtual clients running at once (each its own device id).
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// Measured sessions per client, after one warm-up (slow) sync each.
+    #[arg(long, default_value_t = 10)]
+    sessions: usize,
+    /// Contacts in each user's book.
+    #[arg(long, default_value_t = 0)]
+    contacts: usize,
+    /// Contacts each client changes before each measured session.
+    #[arg(long, default_value_t = 0)]
+    changes: usize,
+    /// Mode of the measured sessions: two-way, slow, one-way-from-client, ...
+    #[arg(long, default_value = "two-way")]
+    mode: String,
+    /// Every client syncs as this user.
+    #[arg(long, conflicts_with = "users_prefix")]
+    user: Option<String>,
+    /// Users PREFIX0, PREFIX1, ...: client i syncs as user i mod --users.
+    #[arg(long, value_name = "PREFIX")]
+    users_prefix: Option<String>,
+    /// How many --users-prefix users (default: one per client).
+    #[arg(long, requires = "users_prefix")]
+    users: Option<usize>,
+    #[arg(long, default_value = "bench")]
+    password: String,
+    /// Client i has device id PREFIXi.
+    #[arg(long, default_value = "syncmld-bench-")]
+    device_prefix: String,
+    /// The server's datastore URI.
+    #[arg(long, default_value = "addressbook")]
+    uri: String,
+    /// Credentials: md5 or basic.
+    #[arg(long, default_value = "md5")]
+    auth: String,
+    #[arg(long, default_value_t = 150_000)]
+    max_msg_size: u64,
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
+    /// syncmld's admin socket: add the users and import their contacts first.
+    #[arg(long, value_name = "PATH")]
+    prepare_admin_socket: Option<PathBuf>,
+    /// Contacts from this vdir or .vcf file instead of generated ones.
+    #[arg(long, value_name = "DIR|FILE")]
+    vcards: Option<PathBuf>,
+    /// Seed of the generated contacts.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A server process on this machine to report CPU time and memory of (repeatable).
+    #[arg(long = "server-pid", value_name = "PID")]
+    server_pids: Vec<u32>,
+    /// syncmld's /metrics URL, read before and after the measured phase.
+    #[arg(long)]
+    metrics_url: Option<String>,
+    /// Also write the report as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Worker threads of the load generator (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args, Clone)]
@@ -380,6 +450,7 @@ fn run(cli: Cli) -> Result<()> {
             call(&connect(&common)?, Request::Conflicts { user, id })
         }
         Command::Export { user, out, common } => export(&connect(&common)?, &user, &out),
+        Command::Bench(args) => bench(*args),
         Command::Import { user, path, common } => import(&connect(&common)?, &user, &path),
     }
 }
@@ -574,6 +645,64 @@ fn export(admin: &Admin, user: &str, out: &Path) -> Result<()> {
     progress.finish();
     let n = writer.finish()?;
     println!("{n} contacts exported to {}", out.display());
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    use syncmld::bench::{self, BenchOptions, Users};
+    let mode = config::mode_by_name(&a.mode).with_context(|| {
+        format!(
+            "unknown mode {:?}: use {}",
+            a.mode,
+            config::MODES.map(|(n, _)| n).join(", ")
+        )
+    })?;
+    let scheme = match a.auth.as_str() {
+        "md5" => syncmld::auth::Scheme::Md5,
+        "basic" => syncmld::auth::Scheme::Basic,
+        other => bail!("unknown --auth {other:?}: use md5 or basic"),
+    };
+    let users = match (a.user, a.users_prefix) {
+        (Some(user), _) => Users::One { user },
+        (None, Some(prefix)) => Users::Prefixed {
+            prefix,
+            count: a.users.unwrap_or(a.clients).max(1),
+        },
+        (None, None) => Users::One {
+            user: "bench".into(),
+        },
+    };
+    let opts = BenchOptions {
+        url: a.url,
+        clients: a.clients,
+        sessions: a.sessions,
+        contacts: a.contacts,
+        changes: a.changes,
+        mode,
+        users,
+        password: a.password,
+        device_prefix: a.device_prefix,
+        remote_uri: a.uri,
+        scheme,
+        max_msg_size: a.max_msg_size,
+        timeout: std::time::Duration::from_secs(a.timeout_secs),
+        prepare_socket: a.prepare_admin_socket,
+        vcards: a.vcards,
+        seed: a.seed,
+        server_pids: a.server_pids,
+        metrics_url: a.metrics_url,
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = a.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.enable_all().build().context("starting the runtime")?;
+    let report = rt.block_on(bench::run(&opts))?;
+    print!("{}", bench::render(&report));
+    if let Some(path) = a.json {
+        let json = serde_json::to_vec_pretty(&report).context("encoding the report")?;
+        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }
 

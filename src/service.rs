@@ -16,7 +16,7 @@
 //! committed while its session and cached reply were lost, and the client's
 //! resend would find no session.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -114,6 +114,26 @@ struct Tables {
     /// the base URL (no sessionid yet), so resends are found this way.
     by_client: HashMap<(String, String), String>,
     user_locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Every slot once, by the earliest time it may expire (unique by the
+    /// sequence number). The sweep pops only what is due, so its cost is
+    /// the expired slots, not the table (a scan of every slot per new
+    /// session made the server quadratic under load).
+    expiry: BTreeMap<(Instant, u64), String>,
+    expiry_seq: u64,
+    /// Sessions not yet complete: what `max_sessions` limits. Finished
+    /// ones stay for resends of their last message until they time out,
+    /// but no longer hold a place (they used to: a busy server answered
+    /// 503 once it had finished `max_sessions` sessions within the timeout).
+    live: usize,
+    /// When unused user locks were last dropped (a scan of every user).
+    locks_swept: Option<Instant>,
+}
+
+impl Tables {
+    fn expire_at(&mut self, at: Instant, token: String) {
+        self.expiry_seq += 1;
+        self.expiry.insert((at, self.expiry_seq), token);
+    }
 }
 
 pub struct SyncService {
@@ -175,13 +195,10 @@ impl SyncService {
         &self.inner.store
     }
 
-    /// Live sessions (for stats).
+    /// Sessions going on (for stats): finished ones kept for resends are
+    /// not counted.
     pub fn session_count(&self) -> usize {
-        self.inner
-            .tables
-            .lock()
-            .map(|t| t.by_token.len())
-            .unwrap_or(0)
+        self.inner.tables.lock().map(|t| t.live).unwrap_or(0)
     }
 }
 
@@ -206,27 +223,53 @@ impl Inner {
             .clone()
     }
 
-    /// Forget idle sessions and unused user locks.
+    /// A live session completed or failed.
+    fn session_gone(&self) {
+        let mut t = self.tables();
+        t.live = t.live.saturating_sub(1);
+    }
+
+    /// Forget idle sessions (those due in the expiry queue) and, at most
+    /// once a second, unused user locks.
     fn sweep(&self, now: Instant) {
         let mut t = self.tables();
         let timeout = self.limits.session_timeout;
-        let mut dead = Vec::new();
-        for (token, slot) in &t.by_token {
-            if let Ok(s) = slot.try_lock() {
-                if now.duration_since(s.touched) > timeout {
-                    dead.push((token.clone(), s.device.clone(), s.client_session_id.clone()));
-                    if let Some(session) = &s.session {
-                        self.observe(|o| o.session_ended(session.report(), SessionEnd::Abandoned));
-                    }
-                }
+        while let Some(entry) = t.expiry.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let token = entry.remove();
+            let Some(slot) = t.by_token.get(&token).cloned() else {
+                continue; // forgotten already
+            };
+            let Ok(s) = slot.try_lock() else {
+                // A message of it is being processed: look again later.
+                t.expire_at(now + timeout, token);
+                continue;
+            };
+            let due = s.touched + timeout;
+            if due > now {
+                t.expire_at(due, token);
+                continue;
+            }
+            if let Some(session) = &s.session {
+                t.live = t.live.saturating_sub(1);
+                self.observe(|o| o.session_ended(session.report(), SessionEnd::Abandoned));
+            }
+            let client = (s.device.clone(), s.client_session_id.clone());
+            drop(s);
+            t.by_token.remove(&token);
+            if t.by_client.get(&client) == Some(&token) {
+                t.by_client.remove(&client);
             }
         }
-        for (token, device, sid) in dead {
-            t.by_token.remove(&token);
-            t.by_client.remove(&(device, sid));
+        if t.locks_swept
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            t.locks_swept = Some(now);
+            t.user_locks
+                .retain(|_, l| Arc::strong_count(l) > 1 || l.try_lock().is_err());
         }
-        t.user_locks
-            .retain(|_, l| Arc::strong_count(l) > 1 || l.try_lock().is_err());
     }
 
     async fn process(&self, req: SyncRequest) -> SyncReply {
@@ -324,7 +367,7 @@ impl Inner {
         if prior.is_none() {
             let now = Instant::now();
             self.sweep(now);
-            if self.tables().by_token.len() >= self.limits.max_sessions {
+            if self.tables().live >= self.limits.max_sessions {
                 return SyncReply::HttpError {
                     status: 503,
                     message: "too many sessions, retry later\n".into(),
@@ -362,6 +405,7 @@ impl Inner {
             }
             Err(reply) => {
                 if let Some(r) = &prior_report {
+                    self.session_gone();
                     self.observe(|o| o.session_ended(r, SessionEnd::Failed));
                 }
                 // The session can't continue consistently; forget it.
@@ -377,6 +421,9 @@ impl Inner {
         }
         match (next, slot_guard) {
             (Some(session), Some(mut slot)) => {
+                if session.is_complete() {
+                    self.session_gone();
+                }
                 slot.last_msg_id = session.last_msg_id();
                 slot.last_reply = Some(reply.clone());
                 slot.touched = Instant::now();
@@ -394,13 +441,19 @@ impl Inner {
                     client_session_id: client_sid.clone(),
                     session: (!session.is_complete()).then_some(session),
                 };
+                let live = slot.session.is_some();
                 let mut t = self.tables();
+                if live {
+                    t.live += 1;
+                }
                 t.by_token
                     .insert(tok.clone(), Arc::new(tokio::sync::Mutex::new(slot)));
-                t.by_client.insert((device, client_sid), tok);
+                t.by_client.insert((device, client_sid), tok.clone());
+                t.expire_at(Instant::now() + self.limits.session_timeout, tok);
             }
             (None, _) => {
                 if let Some(r) = &prior_report {
+                    self.session_gone();
                     self.observe(|o| o.session_ended(r, SessionEnd::Failed));
                 }
                 if let Some(tok) = &token {
@@ -715,6 +768,52 @@ mod tests {
             SyncReply::Message { body, .. } => xml::decode(body).unwrap(),
             other => panic!("not a SyncML reply: {other:?}"),
         }
+    }
+
+    /// Finished sessions are kept for resends but do not hold a place:
+    /// more than `max_sessions` (10 here) complete one after another.
+    #[tokio::test]
+    async fn finished_sessions_do_not_count_against_max_sessions() {
+        use crate::engine::client::{ClientConfig, DbMapping, Secret};
+        use crate::sync_client::{DriverOptions, LocalTransport, sync_once};
+        let (svc, _store) = service();
+        let transport = LocalTransport {
+            service: Arc::new(svc),
+            timeout: Duration::from_secs(10),
+        };
+        for i in 0..12 {
+            let cfg = ClientConfig {
+                peer: "server".into(),
+                local_user: "local".into(),
+                url: "http://127.0.0.1/sync".into(),
+                device_id: format!("dev-{i}"),
+                user: "alice".into(),
+                secret: Secret::Password("secret".into()),
+                scheme: auth::Scheme::Basic,
+                max_msg_size: 150_000,
+                max_obj_size: 4_000_000,
+                dbs: vec![DbMapping {
+                    local: "contacts".into(),
+                    local_uri: "./contacts".into(),
+                    remote_uri: "addressbook".into(),
+                }],
+                max_auth_retries: 1,
+                conflict_preference: None,
+            };
+            let client: Arc<dyn Store> = Arc::new(MemoryStore::new());
+            let lock = Default::default();
+            sync_once(
+                &cfg,
+                alert::TWO_WAY,
+                &client,
+                &transport,
+                &DriverOptions::default(),
+                &lock,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+        }
+        assert_eq!(transport.service.session_count(), 0);
     }
 
     #[tokio::test]
