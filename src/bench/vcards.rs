@@ -129,9 +129,26 @@ pub fn with_note(card: &str, note: &str) -> String {
     out
 }
 
+/// The same contact as a phone that stores vCard 2.1 writes it (another
+/// version, parameter syntax, QUOTED-PRINTABLE for non-ASCII): different
+/// bytes, same content. `None` if the card does not parse.
+pub fn as_vcard21(card: &str) -> Option<String> {
+    let parsed = crate::contacts::Card::parse(card).ok()?;
+    Some(crate::contacts::render(&parsed, crate::contacts::VCardVersion::V21).1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_rewritten_as_21_is_other_bytes_with_the_same_content() {
+        let card = generated(1, 3);
+        let other = as_vcard21(&card).unwrap();
+        assert_ne!(other, card);
+        assert!(other.contains("VERSION:2.1"));
+        assert!(crate::contacts::same_content(&card, &other));
+    }
 
     #[test]
     fn generated_cards_are_stable_distinct_vcards() {

@@ -9,8 +9,6 @@
 //! `PREF=1`, `TYPE=image/jpeg` and `TYPE=JPEG`; the default types
 //! `EMAIL;TYPE=INTERNET` and `TEL;TYPE=VOICE` are ignored.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
 use super::vcard::{Card, Property, Value};
 
 /// Properties that are not contact data.
@@ -21,13 +19,11 @@ pub fn is_volatile(name: &str) -> bool {
     )
 }
 
-/// A short stable digest of binary data (hex of two SipHash rounds).
+/// A short stable digest of binary data (hex of its MD5; it ends up in
+/// stored fingerprints, so it must not change between builds).
 pub fn digest(b: &[u8]) -> String {
-    let mut h1 = DefaultHasher::new();
-    b.hash(&mut h1);
-    let mut h2 = DefaultHasher::new();
-    (b.len(), b).hash(&mut h2);
-    format!("{:016x}{:016x}", h1.finish(), h2.finish())
+    use md5::Digest as _;
+    format!("{:032x}", u128::from_be_bytes(md5::Md5::digest(b).into()))
 }
 
 fn canonical_type(prop: &str, t: &str) -> Option<String> {
@@ -83,13 +79,18 @@ pub fn fingerprint(card: &Card) -> u128 {
     fingerprint_lines(&lines(card))
 }
 
-/// The fingerprint of canonical (or [`raw_lines`]) lines.
+/// The fingerprint of canonical (or [`raw_lines`]) lines: MD5 over the
+/// length-prefixed lines. Stable across builds and platforms — the store
+/// keeps it (the people index), so it must not be `DefaultHasher`, whose
+/// output may change with the Rust release.
 pub fn fingerprint_lines(l: &[String]) -> u128 {
-    let mut h1 = DefaultHasher::new();
-    l.hash(&mut h1);
-    let mut h2 = DefaultHasher::new();
-    (0xC0FFEEu32, &l).hash(&mut h2);
-    (u128::from(h1.finish()) << 64) | u128::from(h2.finish())
+    use md5::Digest as _;
+    let mut h = md5::Md5::new();
+    for line in l {
+        h.update((line.len() as u64).to_be_bytes());
+        h.update(line.as_bytes());
+    }
+    u128::from_be_bytes(h.finalize().into())
 }
 
 /// For text the parser refuses: unfolded lines, sorted, volatile and empty

@@ -106,6 +106,35 @@ impl MatchIndex {
         }
     }
 
+    /// Add (or replace) a stored contact from the keys
+    /// [`index_keys_of_vcard`] gave it, without its text. `false` (and
+    /// nothing added) when the keys carry no fingerprint — keys written
+    /// before fingerprints were kept; index the text instead.
+    pub fn insert_keys(&mut self, guid: &str, keys: &[String]) -> bool {
+        let mut fp = None;
+        let mut identity = Identity::default();
+        for k in keys {
+            match k.split_once(':') {
+                Some(("f", hex)) => fp = u128::from_str_radix(hex, 16).ok(),
+                Some(("n", name)) => {
+                    identity.names.insert(name.to_owned());
+                }
+                Some(("c", contact)) => {
+                    identity.contacts.insert(contact.to_owned());
+                }
+                // "b:" repeats the names of contacts without phones/emails.
+                _ => {}
+            }
+        }
+        match fp {
+            Some(fp) => {
+                self.insert_entry(guid, fp, identity);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// [`find`](Self::find) for an item's text; text the parser refuses
     /// matches only an identical copy.
     pub fn find_vcard(&self, data: &str, taken: &HashSet<String>) -> Option<Match> {
@@ -234,6 +263,27 @@ pub fn stored_keys(id: &Identity) -> Vec<String> {
         keys.extend(id.names.iter().map(|k| format!("b:{k}")));
     }
     keys
+}
+
+/// The key that carries a stored contact's content fingerprint (kept with
+/// its identity keys so a whole-book index can be rebuilt without parsing
+/// the book: [`MatchIndex::insert_keys`]).
+pub fn fingerprint_key(fp: u128) -> String {
+    format!("f:{fp:032x}")
+}
+
+/// Everything a stored item's text is indexed under: [`stored_keys`] and
+/// its [`fingerprint_key`]. Text the parser refuses gets only the
+/// fingerprint of its raw lines (only an identical copy matches it).
+pub fn index_keys_of_vcard(data: &str, region: Region) -> Vec<String> {
+    match Card::parse(data) {
+        Ok(card) => {
+            let mut keys = stored_keys(&Identity::of(&card, region));
+            keys.push(fingerprint_key(fingerprint(&card)));
+            keys
+        }
+        Err(_) => vec![fingerprint_key(fingerprint_lines(&raw_lines(data)))],
+    }
 }
 
 /// The index keys under which every stored contact that `id` may be the
@@ -371,6 +421,48 @@ mod tests {
             &none,
         );
         assert_eq!(named.map(|m| m.guid), Some("2".into()));
+    }
+
+    #[test]
+    fn an_index_rebuilt_from_stored_keys_matches_like_one_built_from_text() {
+        let region = Region::new("DE");
+        let cards = [
+            ("1", "FN:Alice Anders\nTEL:+49 30 1234567"),
+            ("2", "FN:Bob Bauer"),
+            ("3", "TEL:+49 89 111222\nNOTE:nameless"),
+        ];
+        let mut from_keys = MatchIndex::new(region);
+        for (g, body) in cards {
+            let text = format!("BEGIN:VCARD\nVERSION:3.0\n{body}\nEND:VCARD\n");
+            assert!(from_keys.insert_keys(g, &index_keys_of_vcard(&text, region)));
+        }
+        let bad = "BEGIN:VCARD\nT L:x\nEND:VCARD\n";
+        assert!(from_keys.insert_keys("4", &index_keys_of_vcard(bad, region)));
+        let from_text = index(&cards);
+        for probe in [
+            "N:Anders;Alice;;;\nTEL:030/1234567",
+            "FN:Bob Bauer\nTEL:+49 30 5555",
+            "TEL:089 111222",
+            "TEL;TYPE=VOICE:+49 89 111222\nNOTE:nameless",
+            "FN:Alice Anders\nTEL:+49 30 999999",
+        ] {
+            assert_eq!(find(&from_keys, probe), find(&from_text, probe), "{probe}");
+        }
+        assert_eq!(
+            find(&from_keys, "TEL;TYPE=VOICE:+49 89 111222\nNOTE:nameless"),
+            Some(("3".into(), true))
+        );
+        let none = HashSet::new();
+        assert_eq!(
+            from_keys.find_vcard("BEGIN:VCARD\r\nT L:x\r\nEND:VCARD\r\n", &none),
+            Some(Match {
+                guid: "4".into(),
+                exact: true
+            })
+        );
+        // Keys from before fingerprints were kept: not indexed.
+        assert!(!from_keys.insert_keys("5", &["n:s:alice".to_owned()]));
+        assert_eq!(from_keys.len(), 4);
     }
 
     #[test]

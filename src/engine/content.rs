@@ -125,6 +125,9 @@ impl SlowMatcher {
             index: contacts::MatchIndex::new(region),
         }
     }
+    pub fn from_index(index: contacts::MatchIndex) -> Self {
+        SlowMatcher { index }
+    }
     pub fn insert(&mut self, guid: &str, data: &str) {
         self.index.insert_vcard(guid, data);
     }

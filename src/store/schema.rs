@@ -94,6 +94,9 @@ pub struct BookMeta {
     /// Changes up to this sequence number are reflected in the people
     /// index (server role; 0 = none yet, so older books catch up).
     pub people_seq: u64,
+    /// The form of the people index's keys `people_seq` was reached with
+    /// (the engine re-indexes the book when its form is newer).
+    pub people_version: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -417,6 +420,26 @@ pub fn items_page(
         .collect()
 }
 
+/// The next `limit` GUIDs of the book's items (tombstones included) after
+/// `after`, without decoding the records.
+pub fn item_guids_page(
+    r: &dyn KvRead,
+    b: &BookId,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let prefix = key(&[&b.user, &b.store]);
+    let range = if after.is_empty() {
+        KeyRange::prefix(&prefix)
+    } else {
+        KeyRange::prefix_after(&prefix, &key(&[&b.user, &b.store, after]))
+    };
+    let rows = r.scan(Table::Items, &range, limit)?;
+    rows.into_iter()
+        .map(|(k, _)| last_str_suffix(Table::Items, &k, prefix.len()))
+        .collect()
+}
+
 // ---- maps ------------------------------------------------------------------
 
 pub fn guid_for_luid(r: &dyn KvRead, p: &PeerId, luid: &str) -> Result<Option<String>> {
@@ -610,10 +633,14 @@ pub fn set_people_keys(t: &mut Txn<'_>, b: &BookId, guid: &str, keys: &[String])
     if old == keys {
         return Ok(());
     }
-    for k in old.iter().filter(|k| !keys.contains(k)) {
+    // Fingerprints ("f:") are kept with the item's keys only, not in the
+    // key → GUID index: byte-identical copies are found through the content
+    // index, and a fingerprint is read only to rebuild a slow sync's index.
+    let indexed = |k: &&String| !k.starts_with("f:");
+    for k in old.iter().filter(indexed).filter(|k| !keys.contains(k)) {
         t.remove(Table::PeopleIndex, people_key(b, k, guid));
     }
-    for k in keys.iter().filter(|k| !old.contains(k)) {
+    for k in keys.iter().filter(indexed).filter(|k| !old.contains(k)) {
         t.put(Table::PeopleIndex, people_key(b, k, guid), Vec::new());
     }
     let rk = key(&[&b.user, &b.store, guid]);
@@ -623,6 +650,31 @@ pub fn set_people_keys(t: &mut Txn<'_>, b: &BookId, guid: &str, keys: &[String])
         t.put(Table::PeopleKeys, rk, enc(&keys));
     }
     Ok(())
+}
+
+/// The next `limit` (GUID, keys) of the book's people index after `after`
+/// (GUID order; "" = from the start).
+pub fn people_keys_page(
+    r: &dyn KvRead,
+    b: &BookId,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<(String, Vec<String>)>> {
+    let prefix = key(&[&b.user, &b.store]);
+    let range = if after.is_empty() {
+        KeyRange::prefix(&prefix)
+    } else {
+        KeyRange::prefix_after(&prefix, &key(&[&b.user, &b.store, after]))
+    };
+    let rows = r.scan(Table::PeopleKeys, &range, limit)?;
+    rows.into_iter()
+        .map(|(k, v)| {
+            Ok((
+                last_str_suffix(Table::PeopleKeys, &k, prefix.len())?,
+                dec(Table::PeopleKeys, &v)?,
+            ))
+        })
+        .collect()
 }
 
 /// Up to `limit` GUIDs indexed under `id_key`.
@@ -819,6 +871,34 @@ mod tests {
         s.commit(&t.into_batch()).unwrap();
         assert!(people_with_key(&s, &b, "c:m:a@x", 10).unwrap().is_empty());
         assert!(people_keys(&s, &b, "1").unwrap().is_empty());
+    }
+
+    #[test]
+    fn fingerprints_are_kept_with_the_keys_but_not_indexed() {
+        let s = MemoryStore::new();
+        let b = book();
+        let keys = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let mut t = Txn::new(&s);
+        for g in ["a", "b", "c"] {
+            set_people_keys(&mut t, &b, g, &keys(&["n:s:x", &format!("f:{g}")])).unwrap();
+        }
+        s.commit(&t.into_batch()).unwrap();
+        assert!(people_with_key(&s, &b, "f:a", 10).unwrap().is_empty());
+        let first = people_keys_page(&s, &b, "", 2).unwrap();
+        assert_eq!(
+            first,
+            vec![
+                ("a".to_owned(), keys(&["n:s:x", "f:a"])),
+                ("b".to_owned(), keys(&["n:s:x", "f:b"]))
+            ]
+        );
+        let rest = people_keys_page(&s, &b, "b", 2).unwrap();
+        assert_eq!(rest, vec![("c".to_owned(), keys(&["n:s:x", "f:c"]))]);
+        let other = BookId {
+            user: "alice".into(),
+            store: "other".into(),
+        };
+        assert!(people_keys_page(&s, &other, "", 10).unwrap().is_empty());
     }
 
     #[test]

@@ -366,11 +366,9 @@ fn apply(
             }
         }
         if target.is_none() {
-            if let Some((g, exact)) = slow_match(engine, d, &book, data, txn)? {
-                if let Some(rec) = schema::item(txn, &book, &g)? {
-                    target = Some((g, rec));
-                    matched = Some(exact);
-                }
+            if let Some((g, rec, exact)) = slow_match(engine, d, &book, data, txn)? {
+                target = Some((g, rec));
+                matched = Some(exact);
             }
         }
     }
@@ -603,31 +601,38 @@ fn delete(
 }
 
 /// Slow sync: the stored item this incoming one is (same person, by the
-/// contacts matching rule), through an index built once per session — no
-/// scan per item. Returns (guid, identical content).
+/// contacts matching rule). Returns (guid, its record, identical content).
+///
+/// A byte-identical copy (what a device that lost its anchors sends back
+/// of what it had received) is found through the content index without
+/// parsing anything. Otherwise the card is matched against an index of the
+/// whole book, built once per session from the stored identity keys and
+/// fingerprints (`people::book_index`) — no scan per item, and no parse of
+/// the stored book.
 fn slow_match(
     engine: &ServerEngine,
     d: &mut DbSession,
     book: &BookId,
     data: &str,
-    txn: &Txn<'_>,
-) -> Result<Option<(String, bool)>, EngineError> {
-    if d.slow_index.is_none() {
-        let mut index = crate::engine::content::SlowMatcher::new(engine.cfg.region);
-        let mut after = String::new();
-        loop {
-            let page = schema::items_page(txn, book, &after, 1000)?;
-            let Some((last, _)) = page.last() else { break };
-            after = last.clone();
-            for (guid, rec) in page {
-                if !rec.deleted {
-                    index.insert(&guid, &rec.data);
-                }
-            }
+    txn: &mut Txn<'_>,
+) -> Result<Option<(String, ItemRecord, bool)>, EngineError> {
+    for g in schema::content_candidates(txn, book, data)? {
+        if d.touched.contains(&g) {
+            continue;
         }
-        d.slow_index = Some(index);
+        if let Some(rec) = schema::item(txn, book, &g)?.filter(|r| !r.deleted && r.data == data) {
+            return Ok(Some((g, rec, true)));
+        }
     }
-    Ok(d.slow_index.as_ref().and_then(|i| i.find(data, &d.touched)))
+    if d.slow_index.is_none() {
+        let index = people::book_index(txn, book, engine.cfg.region)?;
+        d.slow_index = Some(crate::engine::content::SlowMatcher::from_index(index));
+    }
+    let found = d.slow_index.as_ref().and_then(|i| i.find(data, &d.touched));
+    let Some((g, exact)) = found else {
+        return Ok(None);
+    };
+    Ok(schema::item(txn, book, &g)?.map(|rec| (g, rec, exact)))
 }
 
 /// `Map`: the client's LUIDs for the items we added. Accepted in any phase

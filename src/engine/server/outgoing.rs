@@ -87,14 +87,27 @@ pub(super) fn queue_changes(
                     ops.push(op(OpKind::Replace, &guid, Some(l)));
                 }
             }
-            for (guid, rec) in all_items(txn, &book)? {
-                if rec.deleted || d.touched.contains(&guid) {
-                    continue;
+            // Usually the client sent most of the book: only the GUIDs are
+            // walked, and only the items it did not send are read.
+            let mut after = String::new();
+            loop {
+                let page = schema::item_guids_page(txn, &book, &after, PAGE)?;
+                let full = page.len() == PAGE;
+                for guid in page {
+                    after.clone_from(&guid);
+                    if d.touched.contains(&guid)
+                        || schema::item(txn, &book, &guid)?.is_none_or(|r| r.deleted)
+                    {
+                        continue;
+                    }
+                    // The client didn't send it, so it doesn't have it: a
+                    // stale mapping is dropped and the item goes as Add.
+                    schema::remove_map_by_guid(txn, &d.peer, &guid)?;
+                    ops.push(op(OpKind::Add, &guid, None));
                 }
-                // The client didn't send it, so it doesn't have it: a stale
-                // mapping is dropped and the item goes as Add.
-                schema::remove_map_by_guid(txn, &d.peer, &guid)?;
-                ops.push(op(OpKind::Add, &guid, None));
+                if !full {
+                    break;
+                }
             }
         }
         alert::REFRESH_FROM_SERVER => {

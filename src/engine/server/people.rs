@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use crate::contacts::matching::{probe_keys, stored_keys};
+use crate::contacts::matching::{index_keys_of_vcard, probe_keys};
 use crate::contacts::normalize::Identity;
 use crate::contacts::{Card, MatchIndex, Region};
 use crate::engine::EngineError;
@@ -21,15 +21,15 @@ use crate::store::Txn;
 use crate::store::schema::{self, BookId, PeerId};
 
 const PAGE: usize = 1000;
+/// The form of the stored keys: 1 = with the content fingerprint ("f:"),
+/// and every live item has keys.
+const KEYS_VERSION: u32 = 1;
 /// Candidates read per key: a key shared by more contacts than this (a very
 /// common name) is looked at only this far.
 const PER_KEY: usize = 256;
 
 fn keys_of(data: &str, region: Region) -> Vec<String> {
-    match Card::parse(data) {
-        Ok(card) => stored_keys(&Identity::of(&card, region)),
-        Err(_) => Vec::new(),
-    }
+    index_keys_of_vcard(data, region)
 }
 
 /// Reflect every change after `people_seq` in the index: one range scan of
@@ -40,7 +40,12 @@ pub(super) fn catch_up(
     region: Region,
 ) -> Result<(), EngineError> {
     let mut meta = schema::book_meta(txn, book)?;
-    if meta.people_seq >= meta.seq {
+    if meta.people_version < KEYS_VERSION {
+        // Keys of an older form: index the whole book again (every live
+        // item is in the change log at its latest sequence).
+        meta.people_seq = 0;
+    }
+    if meta.people_seq >= meta.seq && meta.people_version == KEYS_VERSION {
         return Ok(());
     }
     let mut after = meta.people_seq;
@@ -60,8 +65,37 @@ pub(super) fn catch_up(
         }
     }
     meta.people_seq = meta.seq;
+    meta.people_version = KEYS_VERSION;
     schema::put_book_meta(txn, book, &meta);
     Ok(())
+}
+
+/// The whole book as a slow sync's match index, from the stored keys (no
+/// vCard is parsed, except items whose keys predate fingerprints).
+pub(super) fn book_index(
+    txn: &mut Txn<'_>,
+    book: &BookId,
+    region: Region,
+) -> Result<MatchIndex, EngineError> {
+    catch_up(txn, book, region)?;
+    let mut index = MatchIndex::new(region);
+    let mut after = String::new();
+    loop {
+        let page = schema::people_keys_page(txn, book, &after, PAGE)?;
+        let full = page.len() == PAGE;
+        for (guid, keys) in page {
+            if !index.insert_keys(&guid, &keys) {
+                if let Some(rec) = schema::item(txn, book, &guid)?.filter(|r| !r.deleted) {
+                    index.insert_vcard(&guid, &rec.data);
+                }
+            }
+            after = guid;
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(index)
 }
 
 /// The stored contact `data` is the same person as, among those `peer` has
