@@ -1,6 +1,10 @@
 //! XML decode and encode of a Sync message with 1,000 Add items (the size
 //! of a slow sync's package 3 at a large MaxMsgSize).
 
+/// The daemon's allocator (src/main.rs), so the figures are the shipped binary's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -6,6 +6,10 @@
 //! its match, claiming it. Linear growth = the 100k time is ~10× the 10k
 //! time (docs/performance.md records the numbers).
 
+/// The daemon's allocator (src/main.rs), so the figures are the shipped binary's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::Duration;

@@ -2,6 +2,10 @@
 //! behind the incremental path, for the last 10 changes of a 100 and a
 //! 100,000-contact book (sled on disk). O(changes): both should cost the same.
 
+/// The daemon's allocator (src/main.rs), so the figures are the shipped binary's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};

@@ -34,9 +34,13 @@ fn selected<'a>(cfg: &'a Config, only: Option<&str>) -> Result<Vec<&'a Peer>> {
 
 /// One session per selected peer, now; prints a line per peer and returns
 /// how many failed.
-pub async fn sync_now(cfg: &Config, only: Option<&str>, mode: Option<u16>) -> Result<usize> {
+pub async fn sync_now(
+    cfg: &Config,
+    store: Arc<dyn Store>,
+    only: Option<&str>,
+    mode: Option<u16>,
+) -> Result<usize> {
     let peers = selected(cfg, only)?;
-    let store: Arc<dyn Store> = Arc::new(crate::daemon::open_store(cfg)?);
     let transport = HttpTransport::new(cfg.client.http_timeout);
     let lock = crate::local_book::WriteLock::default();
     let opts = DriverOptions {

@@ -14,6 +14,12 @@ use syncmld::ops::admin_api::{self, Request};
 use syncmld::ops::admin_socket::{self, Admin};
 use syncmld::ops::{self, check_config, import_export};
 
+/// mimalloc instead of glibc's malloc: the message path (XML, vCards, sled's
+/// pages) allocates many small short-lived objects; docs/performance.md has
+/// the measured difference.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "syncmld",
@@ -287,7 +293,12 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 Ok(c)
             });
+            // Blocking threads run the engine step and the commit (waiting
+            // for a shared group-commit flush). A few keep the flush busy;
+            // hundreds only add thread switches and, each with its own
+            // allocator heap, memory (docs/performance.md).
             let rt = tokio::runtime::Builder::new_multi_thread()
+                .max_blocking_threads(16)
                 .enable_all()
                 .build()
                 .context("starting the runtime")?;
@@ -324,26 +335,29 @@ fn run(cli: Cli) -> Result<()> {
                 .context("starting the runtime")?;
             // A running client daemon holds the store (sled is
             // single-process): then the request goes through its local API.
-            let daemon_running = daemon::open_store(&cfg).is_err();
+            let local = open_store_unless_daemon(&cfg)?;
             if status {
-                let lines = if daemon_running {
-                    rt.block_on(syncmld::client_daemon::status_via_daemon(&cfg))?
-                } else {
-                    syncmld::client_role::status_lines(&cfg, &daemon::open_store(&cfg)?)?
+                let lines = match &local {
+                    None => rt.block_on(syncmld::client_daemon::status_via_daemon(&cfg))?,
+                    Some(store) => syncmld::client_role::status_lines(&cfg, store)?,
                 };
                 for line in lines {
                     println!("{line}");
                 }
                 return Ok(());
             }
-            let failures = if daemon_running {
-                rt.block_on(syncmld::client_daemon::sync_via_daemon(
+            let failures = match local {
+                None => rt.block_on(syncmld::client_daemon::sync_via_daemon(
                     &cfg,
                     peer.as_deref(),
                     mode,
-                ))?
-            } else {
-                rt.block_on(syncmld::client_role::sync_now(&cfg, peer.as_deref(), mode))?
+                ))?,
+                Some(store) => rt.block_on(syncmld::client_role::sync_now(
+                    &cfg,
+                    std::sync::Arc::new(store),
+                    peer.as_deref(),
+                    mode,
+                ))?,
             };
             if failures > 0 {
                 bail!("{failures} peer(s) failed");
@@ -704,6 +718,38 @@ fn bench(a: BenchArgs) -> Result<()> {
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The client's store, or `None` when a running daemon holds it (its local
+/// API answers on `server.listen`). A store locked while nothing answers
+/// there belongs to a process that is exiting — sled releases its lock a
+/// moment after the last handle is gone, from a background thread — so it
+/// is tried again for a few seconds instead of being taken for a daemon
+/// (regression: `interop_client_role::multi_message_with_a_large_contact_and_md5`
+/// failed now and then when `syncmld sync` started right after another
+/// process closed the store).
+fn open_store_unless_daemon(cfg: &Config) -> Result<Option<syncmld::store::SledStore>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match daemon::open_store(cfg) {
+            Ok(store) => return Ok(Some(store)),
+            Err(e) => {
+                let listen = cfg.server.listen;
+                let answering = std::net::TcpStream::connect_timeout(
+                    &listen,
+                    std::time::Duration::from_millis(500),
+                )
+                .is_ok();
+                if answering {
+                    return Ok(None);
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(e);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
 }
 
 /// One line from stdin (without prompting when stdin is not a terminal).

@@ -380,3 +380,46 @@ fn a_server_alerted_notification_starts_a_session_at_once() {
     );
     assert!(status == 400 || status == 401, "{status}");
 }
+
+/// Regression: `syncmld sync` took a store that was locked for a moment (a
+/// process that had just closed it: sled drops its lock from a background
+/// thread) for a running daemon and failed asking that daemon. It now
+/// waits for the lock while nothing answers on the local API.
+#[test]
+fn sync_waits_for_a_store_locked_by_an_exiting_process_instead_of_asking_a_daemon() {
+    let dir = TestDir::new("client-lock");
+    let config = dir.join("client.toml");
+    let data = dir.join("data");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let dead = format!("http://127.0.0.1:{}/sync", free_port());
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[storage]\ndata_dir = \"{}\"\n[server]\nlisten = \"{listen}\"\n",
+            client_config(&dead, "platform-lock", ""),
+            data.display(),
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(data.join("store")).unwrap();
+    // Hold the store as another process would, and let go after the CLI
+    // started.
+    let held = syncmld::store::SledStore::open(&data.join("store"), 1 << 20).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_syncmld"));
+    cmd.arg("sync").arg("--config").arg(&config).arg("--status");
+    let child = std::thread::spawn(move || run_with_timeout(cmd, None, Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(700));
+    drop(held);
+    let out = child.join().unwrap();
+    assert!(
+        out.status.map(|s| s.success()).unwrap_or(false),
+        "syncmld sync --status failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("backup"),
+        "status of the peer from the store:\n{}",
+        out.stdout
+    );
+}
