@@ -100,6 +100,9 @@ struct Slot {
     session: Option<ServerSession>,
     last_msg_id: u32,
     last_reply: Option<Arc<Vec<u8>>>,
+    /// Digest of the request `last_reply` answered: a message without the
+    /// session token is a resend only if it is that same request.
+    last_request: u64,
     touched: Instant,
     device: String,
     client_session_id: String,
@@ -335,8 +338,14 @@ impl Inner {
             Some(s) => Some(s.clone().lock_owned().await),
             None => None,
         };
+        let request = request_digest(&req.body);
         if let Some(slot) = &slot_guard {
-            if slot.last_msg_id == msg.header.msg_id {
+            // Without the token the slot was found by (device, client
+            // SessionID), and clients reuse session ids (random ones
+            // collide, phones restart from 1): only the same request is a
+            // resend, anything else starts a new session below.
+            let same_request = token.is_some() || slot.last_request == request;
+            if slot.last_msg_id == msg.header.msg_id && same_request {
                 if let Some(reply) = &slot.last_reply {
                     tracing::debug!(%device, msg_id = msg.header.msg_id, "resent message: cached reply");
                     *resend = true;
@@ -426,6 +435,7 @@ impl Inner {
                 }
                 slot.last_msg_id = session.last_msg_id();
                 slot.last_reply = Some(reply.clone());
+                slot.last_request = request;
                 slot.touched = Instant::now();
                 log_progress(&session, &span);
                 slot.session = (!session.is_complete()).then_some(session);
@@ -436,6 +446,7 @@ impl Inner {
                 let slot = Slot {
                     last_msg_id: session.last_msg_id(),
                     last_reply: Some(reply.clone()),
+                    last_request: request,
                     touched: Instant::now(),
                     device: device.clone(),
                     client_session_id: client_sid.clone(),
@@ -545,6 +556,13 @@ impl Inner {
             }
         }
     }
+}
+
+/// A digest of a request body, to tell a resend from another request.
+fn request_digest(body: &[u8]) -> u64 {
+    use md5::Digest as _;
+    let d = md5::Md5::digest(body);
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
 fn log_progress(session: &ServerSession, span: &tracing::Span) {
@@ -814,6 +832,58 @@ mod tests {
             .unwrap_or_else(|e| panic!("session {i}: {e}"));
         }
         assert_eq!(transport.service.session_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_new_session_reusing_a_session_id_is_not_taken_for_a_resend() {
+        // Regression: the conformance run against `syncmld serve` failed now
+        // and then in alert.205 — its random session id repeated one of an
+        // earlier session of the same device that had ended after message
+        // 1, and the new session's first message got that session's cached
+        // reply (no status for its Alert).
+        let (svc, _store) = service();
+        let alert_msg = |code: u16, next: &str| SyncMl {
+            header: header(1, "http://127.0.0.1/sync"),
+            body: SyncBody {
+                commands: vec![Command::Alert(Alert {
+                    cmd_id: 1,
+                    data: Some(code),
+                    items: vec![Item {
+                        target: Some(Loc::uri("addressbook")),
+                        source: Some(Loc::uri("./c")),
+                        meta: Some(Meta {
+                            anchor: Some(Anchor {
+                                last: None,
+                                next: next.into(),
+                            }),
+                            ..Meta::default()
+                        }),
+                        ..Item::default()
+                    }],
+                    ..Alert::default()
+                })],
+                final_: true,
+            },
+        };
+        let first = svc
+            .handle(post(None, &alert_msg(alert::SLOW_SYNC, "1")))
+            .await;
+        // Same device, same SessionID and MsgID, another request.
+        let other = svc
+            .handle(post(None, &alert_msg(alert::REFRESH_FROM_SERVER, "2")))
+            .await;
+        assert_ne!(first, other, "the earlier session's reply was replayed");
+        let reply = body(&other);
+        let alerted = reply.body.commands.iter().find_map(|c| match c {
+            Command::Alert(a) => a.data,
+            _ => None,
+        });
+        assert_eq!(alerted, Some(alert::REFRESH_FROM_SERVER));
+        // The very same request again is still a resend.
+        let again = svc
+            .handle(post(None, &alert_msg(alert::REFRESH_FROM_SERVER, "2")))
+            .await;
+        assert_eq!(other, again);
     }
 
     #[tokio::test]
