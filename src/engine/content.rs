@@ -100,7 +100,7 @@ impl Contacts {
 }
 
 /// Per-session slow-sync matcher: a [`contacts::MatchIndex`] over the book,
-/// built on the first incoming item.
+/// built from the stored people keys on the first item that needs it.
 pub struct SlowMatcher {
     index: contacts::MatchIndex,
 }
@@ -120,16 +120,8 @@ impl Clone for SlowMatcher {
 }
 
 impl SlowMatcher {
-    pub fn new(region: Region) -> Self {
-        SlowMatcher {
-            index: contacts::MatchIndex::new(region),
-        }
-    }
     pub fn from_index(index: contacts::MatchIndex) -> Self {
         SlowMatcher { index }
-    }
-    pub fn insert(&mut self, guid: &str, data: &str) {
-        self.index.insert_vcard(guid, data);
     }
     /// (guid, identical content) of the stored item this one is.
     pub fn find(&self, data: &str, taken: &HashSet<String>) -> Option<(String, bool)> {

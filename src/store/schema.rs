@@ -395,6 +395,19 @@ pub fn tombstones_upto(
         .collect()
 }
 
+/// A book's key prefix in a per-GUID table, and the range of its keys
+/// after `after` ("" = from the start): the paging of a book's items and
+/// people keys.
+fn book_page(b: &BookId, after: &str) -> (Vec<u8>, KeyRange) {
+    let prefix = key(&[&b.user, &b.store]);
+    let range = if after.is_empty() {
+        KeyRange::prefix(&prefix)
+    } else {
+        KeyRange::prefix_after(&prefix, &key(&[&b.user, &b.store, after]))
+    };
+    (prefix, range)
+}
+
 /// Every item of a book (live and tombstones), `limit` at a time, GUIDs
 /// after `after` (exclusive; "" = from the start). Slow-sync/refresh path only.
 pub fn items_page(
@@ -403,12 +416,7 @@ pub fn items_page(
     after: &str,
     limit: usize,
 ) -> Result<Vec<(String, ItemRecord)>> {
-    let prefix = key(&[&b.user, &b.store]);
-    let range = if after.is_empty() {
-        KeyRange::prefix(&prefix)
-    } else {
-        KeyRange::prefix_after(&prefix, &key(&[&b.user, &b.store, after]))
-    };
+    let (prefix, range) = book_page(b, after);
     let rows = r.scan(Table::Items, &range, limit)?;
     rows.into_iter()
         .map(|(k, v)| {
@@ -428,12 +436,7 @@ pub fn item_guids_page(
     after: &str,
     limit: usize,
 ) -> Result<Vec<String>> {
-    let prefix = key(&[&b.user, &b.store]);
-    let range = if after.is_empty() {
-        KeyRange::prefix(&prefix)
-    } else {
-        KeyRange::prefix_after(&prefix, &key(&[&b.user, &b.store, after]))
-    };
+    let (prefix, range) = book_page(b, after);
     let rows = r.scan(Table::Items, &range, limit)?;
     rows.into_iter()
         .map(|(k, _)| last_str_suffix(Table::Items, &k, prefix.len()))
@@ -660,12 +663,7 @@ pub fn people_keys_page(
     after: &str,
     limit: usize,
 ) -> Result<Vec<(String, Vec<String>)>> {
-    let prefix = key(&[&b.user, &b.store]);
-    let range = if after.is_empty() {
-        KeyRange::prefix(&prefix)
-    } else {
-        KeyRange::prefix_after(&prefix, &key(&[&b.user, &b.store, after]))
-    };
+    let (prefix, range) = book_page(b, after);
     let rows = r.scan(Table::PeopleKeys, &range, limit)?;
     rows.into_iter()
         .map(|(k, v)| {

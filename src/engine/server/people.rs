@@ -28,10 +28,6 @@ const KEYS_VERSION: u32 = 1;
 /// common name) is looked at only this far.
 const PER_KEY: usize = 256;
 
-fn keys_of(data: &str, region: Region) -> Vec<String> {
-    index_keys_of_vcard(data, region)
-}
-
 /// Reflect every change after `people_seq` in the index: one range scan of
 /// the change log.
 pub(super) fn catch_up(
@@ -55,7 +51,7 @@ pub(super) fn catch_up(
         for (seq, guid) in page {
             after = seq;
             let keys = match schema::item(txn, book, &guid)? {
-                Some(rec) if !rec.deleted => keys_of(&rec.data, region),
+                Some(rec) if !rec.deleted => index_keys_of_vcard(&rec.data, region),
                 _ => Vec::new(),
             };
             schema::set_people_keys(txn, book, &guid, &keys)?;
@@ -84,11 +80,7 @@ pub(super) fn book_index(
         let page = schema::people_keys_page(txn, book, &after, PAGE)?;
         let full = page.len() == PAGE;
         for (guid, keys) in page {
-            if !index.insert_keys(&guid, &keys) {
-                if let Some(rec) = schema::item(txn, book, &guid)?.filter(|r| !r.deleted) {
-                    index.insert_vcard(&guid, &rec.data);
-                }
-            }
+            insert_stored(txn, book, &mut index, &guid, &keys)?;
             after = guid;
         }
         if !full {
@@ -128,10 +120,26 @@ pub(super) fn find(
             if schema::luid_for_guid(txn, peer, &g)?.is_some() {
                 continue;
             }
-            if let Some(rec) = schema::item(txn, book, &g)?.filter(|r| !r.deleted) {
-                index.insert_vcard(&g, &rec.data);
-            }
+            let keys = schema::people_keys(txn, book, &g)?;
+            insert_stored(txn, book, &mut index, &g, &keys)?;
         }
     }
     Ok(index.find(&card, touched).map(|m| (m.guid, m.exact)))
+}
+
+/// Index a stored contact by the keys the people index holds for it; the
+/// text is read and parsed only for keys of an older form.
+fn insert_stored(
+    txn: &Txn<'_>,
+    book: &BookId,
+    index: &mut MatchIndex,
+    guid: &str,
+    keys: &[String],
+) -> Result<(), EngineError> {
+    if !index.insert_keys(guid, keys) {
+        if let Some(rec) = schema::item(txn, book, guid)?.filter(|r| !r.deleted) {
+            index.insert_vcard(guid, &rec.data);
+        }
+    }
+    Ok(())
 }
