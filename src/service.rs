@@ -517,9 +517,10 @@ impl Inner {
             let outcome = engine
                 .handle(prior, msg, &env, store.as_ref(), &xml::XmlSizer, &fallback)
                 .map_err(|e| format!("engine: {e}"))?;
-            // Durable before the client hears of it.
-            store
-                .commit(&outcome.batch)
+            // Applied now; durable (awaited below) before the client hears
+            // of it.
+            let durable = store
+                .apply(&outcome.batch)
                 .map_err(|e| format!("store commit: {e}"))?;
             if let Some(o) = &observer {
                 o.replied(&outcome.reply);
@@ -535,9 +536,18 @@ impl Inner {
                 }
                 _ => Vec::new(),
             };
-            Ok::<_, String>((xml::encode(&outcome.reply), outcome.next, targets))
+            Ok::<_, String>((xml::encode(&outcome.reply), outcome.next, targets, durable))
         })
         .await;
+        let joined = match joined {
+            Ok(Ok((reply, next, targets, durable))) => Ok(durable
+                .wait_async()
+                .await
+                .map(|()| (reply, next, targets))
+                .map_err(|e| format!("store flush: {e}"))),
+            Ok(Err(e)) => Ok(Err(e)),
+            Err(e) => Err(e),
+        };
         match joined {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {

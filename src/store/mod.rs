@@ -12,6 +12,7 @@
 //!
 //! **Architecture invariant:** only `store::sled_store` imports `sled`.
 
+pub mod group_flush;
 pub mod memory;
 pub mod overlay;
 pub mod schema;
@@ -19,6 +20,7 @@ pub mod sled_store;
 
 use std::ops::Bound;
 
+pub use group_flush::Durability;
 pub use memory::MemoryStore;
 pub use overlay::Txn;
 pub use sled_store::SledStore;
@@ -180,6 +182,12 @@ pub trait KvRead {
 pub trait Store: KvRead + Send + Sync {
     /// Apply every write of `batch` atomically, then make it durable.
     fn commit(&self, batch: &Batch) -> Result<()>;
+    /// Apply every write of `batch` atomically; the result resolves once it
+    /// is durable (the service awaits it without holding a thread). Reads
+    /// see the writes as soon as this returns.
+    fn apply(&self, batch: &Batch) -> Result<Durability> {
+        self.commit(batch).map(|()| Durability::done())
+    }
     /// Make everything committed durable (used at shutdown).
     fn flush(&self) -> Result<()>;
     /// Approximate bytes on disk (for stats); 0 when unknown.

@@ -1,5 +1,6 @@
 //! The sled backend. One sled tree per [`Table`]; a [`Batch`] is applied in
-//! one multi-tree transaction, then the database is flushed.
+//! one multi-tree transaction, then the database is flushed by the group
+//! commit's flusher thread ([`super::group_flush`]).
 //!
 //! sled rules honoured here (see shared/docs/crates.md §2.3): the transaction
 //! closure only touches `TransactionalTree`s and has no side effects (it may
@@ -8,67 +9,20 @@
 //! commands go through the daemon while it runs.
 
 use std::path::Path;
-use std::sync::{Condvar, Mutex};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
+use super::group_flush::{Durability, GroupFlush};
 use super::{Batch, KeyRange, KvRead, Result, Store, StoreError, Table};
 
 pub struct SledStore {
     db: sled::Db,
     trees: Vec<sled::Tree>,
-    group: GroupFlush,
-}
-
-/// Group commit: a commit returns once a flush that *started after* its
-/// transaction was applied has finished. Concurrent commits share one
-/// flush instead of queueing one each: under load (many users syncing at
-/// once) that turns N fsyncs and N thread wake-ups into about one.
-#[derive(Default)]
-struct GroupFlush {
-    state: Mutex<FlushState>,
-    done: Condvar,
-}
-
-#[derive(Default)]
-struct FlushState {
-    /// Transactions applied so far (a ticket per commit).
-    applied: u64,
-    /// Every transaction with a ticket up to this is durable.
-    durable: u64,
-    flushing: bool,
-}
-
-impl GroupFlush {
-    /// The state; a panic elsewhere while holding it leaves plain counters,
-    /// so poisoning is ignored.
-    fn lock(&self) -> std::sync::MutexGuard<'_, FlushState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Make the transaction with `ticket` (and all before it) durable.
-    fn wait_durable(&self, ticket: u64, flush: impl Fn() -> Result<()>) -> Result<()> {
-        let mut st = self.lock();
-        while st.durable < ticket {
-            if st.flushing {
-                st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
-                continue;
-            }
-            // Everything applied until now goes into this flush.
-            let target = st.applied;
-            st.flushing = true;
-            drop(st);
-            let result = flush();
-            st = self.lock();
-            st.flushing = false;
-            if result.is_ok() {
-                st.durable = st.durable.max(target);
-            }
-            self.done.notify_all();
-            result?;
-        }
-        Ok(())
-    }
+    /// Group commit: the flusher thread makes applied transactions durable.
+    group: Arc<GroupFlush>,
+    flusher: Option<JoinHandle<()>>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -103,10 +57,15 @@ impl SledStore {
         for t in Table::ALL {
             trees.push(db.open_tree(t.name()).map_err(backend)?);
         }
+        let flush_db = db.clone();
+        let (group, flusher) = GroupFlush::start("syncmld-flush", move || {
+            flush_db.flush().map(|_| ()).map_err(backend)
+        })?;
         Ok(SledStore {
             db,
             trees,
-            group: GroupFlush::default(),
+            group,
+            flusher: Some(flusher),
         })
     }
 
@@ -146,10 +105,40 @@ impl KvRead for SledStore {
     }
 }
 
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // Flush what was applied, and release the flusher's handle on the
+        // database before sled's own (its file lock goes with the last one).
+        self.group.stop();
+        if let Some(h) = self.flusher.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 impl Store for SledStore {
     fn commit(&self, batch: &Batch) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
+        self.apply(batch)?.wait()
+    }
+
+    fn apply(&self, batch: &Batch) -> Result<Durability> {
+        match batch.writes.as_slice() {
+            [] => return Ok(Durability::done()),
+            [w] => {
+                // One write is atomic on its own. A sled transaction would
+                // roll the log buffer twice (two log writes, each waking
+                // sled's I/O threads); a plain insert adds to the buffer
+                // the group flush writes anyway. Most messages of an
+                // incremental session write one key.
+                let tree = self.tree(w.table);
+                match &w.value {
+                    Some(v) => tree.insert(w.key.as_slice(), v.as_slice()),
+                    None => tree.remove(w.key.as_slice()),
+                }
+                .map_err(backend)?;
+                return Ok(self.group.applied());
+            }
+            _ => {}
         }
         let trees: &[sled::Tree] = &self.trees;
         let result: std::result::Result<(), TransactionError<StoreError>> =
@@ -172,13 +161,7 @@ impl Store for SledStore {
             Err(TransactionError::Abort(e)) => return Err(e),
             Err(TransactionError::Storage(e)) => return Err(backend(e)),
         }
-        let ticket = {
-            let mut st = self.group.lock();
-            st.applied += 1;
-            st.applied
-        };
-        self.group
-            .wait_durable(ticket, || self.db.flush().map(|_| ()).map_err(backend))
+        Ok(self.group.applied())
     }
 
     fn flush(&self) -> Result<()> {

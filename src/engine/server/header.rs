@@ -23,6 +23,10 @@ pub(super) enum Verdict {
 }
 
 /// Protocol versions we speak: (VerProto, VerDTD).
+/// How stale a device's stored `last_seen_ms` may get before a session
+/// rewrites it.
+pub const LAST_SEEN_GRANULARITY_MS: u64 = 60_000;
+
 const VERSIONS: [(&str, &str); 2] = [("SyncML/1.2", "1.2"), ("SyncML/1.1", "1.1")];
 
 pub(super) fn check(
@@ -166,12 +170,21 @@ pub(super) fn check(
                 return Ok(refuse(r, st));
             }
             // Admitted: remember the device, rotate the nonce.
+            let known_device = device_rec.is_some();
             let mut dev = device_rec.unwrap_or_else(|| DeviceRecord {
                 first_seen_ms: env.now_ms,
                 ..DeviceRecord::default()
             });
-            dev.last_seen_ms = env.now_ms;
-            schema::put_device(txn, &user, &s.device, &dev);
+            // last_seen is for display: rewritten at most once a minute, so
+            // a device syncing often writes only its next nonce here (one
+            // key, no multi-table transaction).
+            if !known_device
+                || env.now_ms.saturating_sub(dev.last_seen_ms) >= LAST_SEEN_GRANULARITY_MS
+                || env.now_ms < dev.last_seen_ms
+            {
+                dev.last_seen_ms = env.now_ms;
+                schema::put_device(txn, &user, &s.device, &dev);
+            }
             st.data = StatusCode::AUTH_ACCEPTED;
             st.chal = challenge(engine, Some(scheme), Some(&user), &s.device, env, txn);
             s.user = Some(user.clone());

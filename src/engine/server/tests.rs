@@ -10,7 +10,7 @@ use crate::protocol::{
     auth_type, mime,
 };
 use crate::store::schema::UserRecord;
-use crate::store::{MemoryStore, Store};
+use crate::store::{MemoryStore, Store, Table};
 
 // The real codec's exact sizes: the engine itself never encodes.
 use crate::wire::xml::XmlSizer as TestSizer;
@@ -948,6 +948,52 @@ fn md5_needs_the_issued_nonce_and_rotates_it() {
         out.reply.header.resp_uri.is_none(),
         "no RespURI without authentication"
     );
+}
+
+#[test]
+fn a_device_syncing_often_writes_only_its_nonce_when_it_logs_in() {
+    // Every message's writes cost a log write and a flush; a login of a
+    // device seen within the last minute rewrites only the nonce (one key:
+    // no multi-table transaction). last_seen is display only.
+    let mut srv = Server::new(ConflictPolicy::ServerWins);
+    let digest = auth::userpass_digest("alice", "secret");
+    let login = |srv: &mut Server, sid: &str, nonce: &[u8]| {
+        let out = srv.handle(
+            None,
+            auth_msg(
+                "dev-often",
+                sid,
+                cred(auth_type::MD5, auth::md5_credential(&digest, nonce)),
+            ),
+        );
+        let (code, next) = hdr_and_nonce(&out.reply);
+        (code, next.unwrap_or_default(), out.batch)
+    };
+    let (code, nonce, _) = login(&mut srv, "1", b"");
+    assert_eq!(code, 401);
+    // First admission: the device record is created with the nonce.
+    let (code, nonce, batch) = login(&mut srv, "2", &nonce);
+    assert_eq!(code, 212);
+    let tables: Vec<Table> = batch.writes.iter().map(|w| w.table).collect();
+    assert!(tables.contains(&Table::Devices) && tables.contains(&Table::Nonces));
+    let first_seen = schema::device(&srv.store, "alice", "dev-often")
+        .unwrap()
+        .unwrap();
+    // Seconds later: the nonce only.
+    let (code, nonce, batch) = login(&mut srv, "3", &nonce);
+    assert_eq!(code, 212);
+    let tables: Vec<Table> = batch.writes.iter().map(|w| w.table).collect();
+    assert_eq!(tables, vec![Table::Nonces]);
+    // A minute on, last_seen is brought up to date again.
+    srv.now_ms += header::LAST_SEEN_GRANULARITY_MS;
+    let (code, _, batch) = login(&mut srv, "4", &nonce);
+    assert_eq!(code, 212);
+    assert!(batch.writes.iter().any(|w| w.table == Table::Devices));
+    let dev = schema::device(&srv.store, "alice", "dev-often")
+        .unwrap()
+        .unwrap();
+    assert!(dev.last_seen_ms >= first_seen.last_seen_ms + header::LAST_SEEN_GRANULARITY_MS);
+    assert_eq!(dev.first_seen_ms, first_seen.first_seen_ms);
 }
 
 #[test]
