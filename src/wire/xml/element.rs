@@ -26,6 +26,16 @@ macro_rules! elements {
                     El::Unknown => "unknown",
                 }
             }
+
+            /// The element spelled exactly as the spec does (what nearly
+            /// every peer sends): a `match`, compiled to length and byte
+            /// comparisons instead of a case-insensitive scan of the table.
+            fn from_canonical(local: &str) -> Option<El> {
+                match local {
+                    $($name => Some(El::$variant),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -147,10 +157,12 @@ elements! {
 impl El {
     /// Map a local name (prefix already stripped) to a known element.
     pub(crate) fn from_local(local: &str) -> El {
-        TABLE
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(local))
-            .map_or(El::Unknown, |&(_, el)| el)
+        El::from_canonical(local).unwrap_or_else(|| {
+            TABLE
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(local))
+                .map_or(El::Unknown, |&(_, el)| el)
+        })
     }
 }
 
