@@ -5,49 +5,84 @@
 //! commits. Nothing here does I/O beyond the reads of the wrapped view.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
-use super::{Batch, KeyRange, KvRead, Result, Table};
+use super::{Batch, KeyRange, KvRead, Result, Table, Write};
 
+/// One message's writes: the latest value per key, per table. Each write is
+/// kept once (no separate batch list): within one atomic commit only the
+/// final value of a key is observable, so [`Txn::into_batch`] emits those,
+/// in table and key order.
 pub struct Txn<'a> {
     base: &'a dyn KvRead,
-    /// Latest value per (table, key); `None` = removed.
-    pending: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
-    batch: Batch,
+    /// Indexed by `Table as usize` (the order of [`Table::ALL`]); `None` =
+    /// removed.
+    pending: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Table::ALL.len()],
 }
 
 impl<'a> Txn<'a> {
     pub fn new(base: &'a dyn KvRead) -> Self {
         Txn {
             base,
-            pending: BTreeMap::new(),
-            batch: Batch::default(),
+            pending: Default::default(),
         }
     }
 
+    fn table(&self, table: Table) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &self.pending[table as usize]
+    }
+
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
-        self.pending
-            .insert((table, key.clone()), Some(value.clone()));
-        self.batch.put(table, key, value);
+        self.pending[table as usize].insert(key, Some(value));
     }
 
     pub fn remove(&mut self, table: Table, key: Vec<u8>) {
-        self.pending.insert((table, key.clone()), None);
-        self.batch.remove(table, key);
+        self.pending[table as usize].insert(key, None);
     }
 
     /// Has anything been written?
     pub fn is_dirty(&self) -> bool {
-        !self.batch.is_empty()
+        self.pending.iter().any(|t| !t.is_empty())
     }
 
     pub fn into_batch(self) -> Batch {
-        self.batch
+        let mut batch = Batch::default();
+        for (table, writes) in Table::ALL.into_iter().zip(self.pending) {
+            batch.writes.extend(
+                writes
+                    .into_iter()
+                    .map(|(key, value)| Write { table, key, value }),
+            );
+        }
+        batch
     }
+}
+
+/// `range` as borrowed bounds, or `None` when it holds no key (a start past
+/// its end would make `BTreeMap::range` panic).
+fn borrowed(range: &KeyRange) -> Option<(Bound<&[u8]>, Bound<&[u8]>)> {
+    let start = match &range.start {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    let end = match &range.end {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    let empty = match (start, end) {
+        (Bound::Included(s), Bound::Included(e)) => s > e,
+        (Bound::Included(s) | Bound::Excluded(s), Bound::Excluded(e))
+        | (Bound::Excluded(s), Bound::Included(e)) => s >= e,
+        _ => false,
+    };
+    (!empty).then_some((start, end))
 }
 
 impl KvRead for Txn<'_> {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.pending.get(&(table, key.to_vec())) {
+        match self.table(table).get(key) {
             Some(v) => Ok(v.clone()),
             None => self.base.get(table, key),
         }
@@ -60,14 +95,11 @@ impl KvRead for Txn<'_> {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         // Pending writes in range, in key order.
-        let lo = (table, Vec::new());
-        let local: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
-            .pending
-            .range(lo..)
-            .take_while(|((t, _), _)| *t == table)
-            .filter(|((_, k), _)| range.contains(k))
-            .map(|((_, k), v)| (k, v))
-            .collect();
+        let Some(bounds) = borrowed(range) else {
+            return Ok(Vec::new());
+        };
+        let local: Vec<(&Vec<u8>, &Option<Vec<u8>>)> =
+            self.table(table).range::<[u8], _>(bounds).collect();
         if local.is_empty() {
             return self.base.scan(table, range, limit);
         }
@@ -88,5 +120,76 @@ impl KvRead for Txn<'_> {
             }
         }
         Ok(merged.into_iter().take(limit).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemoryStore, Store};
+
+    #[test]
+    fn a_key_written_twice_is_one_write_of_its_last_value() {
+        let store = MemoryStore::new();
+        let mut t = Txn::new(&store);
+        t.put(Table::Maps, b"k".to_vec(), b"first".to_vec());
+        t.put(Table::Items, b"k".to_vec(), b"other table".to_vec());
+        t.remove(Table::Maps, b"k".to_vec());
+        t.put(Table::Maps, b"k".to_vec(), b"last".to_vec());
+        t.put(Table::Maps, b"gone".to_vec(), b"x".to_vec());
+        t.remove(Table::Maps, b"gone".to_vec());
+        assert!(t.is_dirty());
+        let b = t.into_batch();
+        let writes: Vec<(Table, &[u8], Option<&[u8]>)> = b
+            .writes
+            .iter()
+            .map(|w| (w.table, w.key.as_slice(), w.value.as_deref()))
+            .collect();
+        assert_eq!(
+            writes,
+            vec![
+                (Table::Items, &b"k"[..], Some(&b"other table"[..])),
+                (Table::Maps, &b"gone"[..], None),
+                (Table::Maps, &b"k"[..], Some(&b"last"[..])),
+            ]
+        );
+        store.commit(&b).unwrap();
+        assert_eq!(
+            store.get(Table::Maps, b"k").unwrap(),
+            Some(b"last".to_vec())
+        );
+        assert!(!Txn::new(&store).is_dirty());
+    }
+
+    #[test]
+    fn scans_honour_bounds_and_tables_and_empty_ranges_are_empty() {
+        let store = MemoryStore::new();
+        let mut b = Batch::default();
+        b.put(Table::Maps, b"a".to_vec(), b"base".to_vec());
+        store.commit(&b).unwrap();
+        let mut t = Txn::new(&store);
+        for k in [&b"b"[..], b"c", b"d"] {
+            t.put(Table::Maps, k.to_vec(), b"new".to_vec());
+        }
+        t.put(Table::Items, b"c".to_vec(), b"elsewhere".to_vec());
+        let keys = |start: Bound<&[u8]>, end: Bound<&[u8]>| -> Vec<Vec<u8>> {
+            let r = KeyRange {
+                start: start.map(|k| k.to_vec()),
+                end: end.map(|k| k.to_vec()),
+            };
+            t.scan(Table::Maps, &r, 10)
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        use Bound::{Excluded, Included, Unbounded};
+        assert_eq!(keys(Unbounded, Unbounded), [b"a", b"b", b"c", b"d"]);
+        assert_eq!(keys(Excluded(b"a"), Included(b"c")), [b"b", b"c"]);
+        assert_eq!(keys(Included(b"c"), Included(b"c")), [b"c"]);
+        // Ranges that hold nothing, including ones BTreeMap would reject.
+        assert!(keys(Excluded(b"c"), Excluded(b"c")).is_empty());
+        assert!(keys(Included(b"d"), Excluded(b"b")).is_empty());
+        assert!(keys(Excluded(b"c"), Included(b"c")).is_empty());
     }
 }
