@@ -1494,3 +1494,82 @@ fn the_people_index_follows_edits_and_deletes() {
     assert_eq!(count("carol"), 1, "d's Carol is the one e adds: {book:#?}");
     assert_eq!(e.book.len(), 4, "Carol, two Daves, Erin");
 }
+
+#[test]
+fn regression_a_book_indexed_in_the_old_key_form_is_reindexed_and_still_matches() {
+    // Stores written before the people index kept content fingerprints
+    // ("f:" keys, KEYS_VERSION 1) hold keys without them and a
+    // people_version of 0. Both readers of the index (an Add's lookup and
+    // a slow sync's whole-book index) must re-index such a book, not
+    // trust its keys, and still find every person.
+    let mut srv = Server::new(ConflictPolicy::Merge);
+    let mut e = Client::new("dev-e");
+    e.sync(&mut srv, alert::SLOW_SYNC);
+    let mut a = Client::new("dev-a");
+    a.add(&vcard("Carol Clark", "+49 30 1000001"));
+    a.add(&vcard("Dave Dunn", "+49 30 1000002"));
+    a.sync(&mut srv, alert::SLOW_SYNC);
+    // An Add elsewhere makes the index catch up in the current form.
+    let mut c = Client::new("dev-c");
+    c.sync(&mut srv, alert::SLOW_SYNC);
+    c.add(&vcard("Erin Eck", "+49 30 1000009"));
+    c.sync(&mut srv, alert::TWO_WAY);
+    let book = schema::BookId {
+        user: "alice".into(),
+        store: "contacts".into(),
+    };
+    let fingerprinted = |srv: &Server| {
+        schema::people_keys_page(&srv.store, &book, "", usize::MAX)
+            .unwrap()
+            .iter()
+            .filter(|(_, keys)| keys.iter().any(|k| k.starts_with("f:")))
+            .count()
+    };
+    // Carol and Dave (Erin came after the catch-up her Add triggered).
+    assert_eq!(fingerprinted(&srv), 2);
+    assert_eq!(
+        schema::book_meta(&srv.store, &book).unwrap().people_version,
+        1
+    );
+
+    // Turn the store into the old form.
+    let mut t = Txn::new(&srv.store);
+    for (guid, keys) in schema::people_keys_page(&srv.store, &book, "", usize::MAX).unwrap() {
+        let old: Vec<String> = keys.into_iter().filter(|k| !k.starts_with("f:")).collect();
+        schema::set_people_keys(&mut t, &book, &guid, &old).unwrap();
+    }
+    let mut meta = schema::book_meta(&srv.store, &book).unwrap();
+    meta.people_version = 0;
+    schema::put_book_meta(&mut t, &book, &meta);
+    srv.store.commit(&t.into_batch()).unwrap();
+    assert_eq!(fingerprinted(&srv), 0);
+
+    // An Add of Carol written another way (e synced when the book was
+    // empty): the server's Carol, not a second one.
+    e.add(&vcard("CAROL CLARK", "+49 (30) 100-0001"));
+    e.sync(&mut srv, alert::TWO_WAY);
+    assert_eq!(
+        schema::book_meta(&srv.store, &book).unwrap().people_version,
+        1
+    );
+    assert_eq!(fingerprinted(&srv), 3, "re-indexed in the current form");
+    // And a new device's slow sync with all three, written its own way.
+    let mut g = Client::new("dev-g");
+    g.add(&vcard("CAROL CLARK", "0049 30 1000001"));
+    g.add(&vcard("dave dunn", "+49 (30) 100-0002"));
+    g.add(&vcard("Erin Eck", "+49 30 1000009"));
+    g.sync(&mut srv, alert::SLOW_SYNC);
+    let book_now = srv.book();
+    let count = |n: &str| {
+        book_now
+            .values()
+            .filter(|v| v.to_lowercase().contains(n))
+            .count()
+    };
+    assert_eq!(
+        (count("carol"), count("dave"), count("erin")),
+        (1, 1, 1),
+        "{book_now:#?}"
+    );
+    assert_eq!(book_now.len(), 3);
+}
