@@ -92,6 +92,7 @@ fn main() {
         ServiceLimits {
             session_timeout: Duration::from_secs(3600),
             max_sessions: SESSIONS * 2,
+            max_finished_sessions: SESSIONS * 2,
             fallback_url: inproc::URL.into(),
         },
     );

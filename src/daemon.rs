@@ -78,6 +78,7 @@ pub async fn serve(cfg: Config, control: Control) -> Result<()> {
     let limits = ServiceLimits {
         session_timeout: cfg.server.session_timeout,
         max_sessions: cfg.server.max_sessions.get(),
+        max_finished_sessions: cfg.server.max_finished_sessions.get(),
         fallback_url: format!("http://{local}{}", cfg.server.path),
     };
     let store_dyn: Arc<dyn Store> = store.clone();

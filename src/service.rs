@@ -16,7 +16,7 @@
 //! committed while its session and cached reply were lost, and the client's
 //! resend would find no session.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,6 +35,10 @@ pub struct ServiceLimits {
     /// Sessions idle longer than this are forgotten.
     pub session_timeout: Duration,
     pub max_sessions: usize,
+    /// Finished sessions kept for resends of their last message; beyond
+    /// this the oldest are forgotten before their timeout (memory stays
+    /// bounded however many sessions a second complete).
+    pub max_finished_sessions: usize,
     /// Absolute URL of the sync endpoint, for RespURIs when the client's
     /// Target is not an http(s) URL.
     pub fallback_url: String,
@@ -130,12 +134,39 @@ struct Tables {
     live: usize,
     /// When unused user locks were last dropped (a scan of every user).
     locks_swept: Option<Instant>,
+    /// Tokens of finished sessions, oldest first (some may be gone
+    /// already): what `max_finished_sessions` trims.
+    finished: VecDeque<String>,
 }
 
 impl Tables {
     fn expire_at(&mut self, at: Instant, token: String) {
         self.expiry_seq += 1;
         self.expiry.insert((at, self.expiry_seq), token);
+    }
+
+    /// `token`'s session has finished: keep its slot for resends, and
+    /// forget the oldest finished ones beyond `max`. Their expiry entries
+    /// stay queued and find nothing when due.
+    fn finished(&mut self, token: String, max: usize) {
+        self.finished.push_back(token);
+        while self.finished.len() > max.max(1) {
+            let Some(old) = self.finished.pop_front() else {
+                break;
+            };
+            let Some(slot) = self.by_token.get(&old) else {
+                continue; // timed out already
+            };
+            // A slot being used right now (a resend) stays until it times out.
+            let client = match slot.try_lock() {
+                Ok(s) if s.session.is_none() => (s.device.clone(), s.client_session_id.clone()),
+                _ => continue,
+            };
+            self.by_token.remove(&old);
+            if self.by_client.get(&client) == Some(&old) {
+                self.by_client.remove(&client);
+            }
+        }
     }
 }
 
@@ -430,7 +461,8 @@ impl Inner {
         }
         match (next, slot_guard) {
             (Some(session), Some(mut slot)) => {
-                if session.is_complete() {
+                let done = session.is_complete().then(|| session.token().to_owned());
+                if done.is_some() {
                     self.session_gone();
                 }
                 slot.last_msg_id = session.last_msg_id();
@@ -439,6 +471,10 @@ impl Inner {
                 slot.touched = Instant::now();
                 log_progress(&session, &span);
                 slot.session = (!session.is_complete()).then_some(session);
+                if let Some(tok) = done {
+                    self.tables()
+                        .finished(tok, self.limits.max_finished_sessions);
+                }
             }
             (Some(session), None) => {
                 log_progress(&session, &span);
@@ -460,7 +496,10 @@ impl Inner {
                 t.by_token
                     .insert(tok.clone(), Arc::new(tokio::sync::Mutex::new(slot)));
                 t.by_client.insert((device, client_sid), tok.clone());
-                t.expire_at(Instant::now() + self.limits.session_timeout, tok);
+                t.expire_at(Instant::now() + self.limits.session_timeout, tok.clone());
+                if !live {
+                    t.finished(tok, self.limits.max_finished_sessions);
+                }
             }
             (None, _) => {
                 if let Some(r) = &prior_report {
@@ -757,6 +796,7 @@ mod tests {
         let limits = ServiceLimits {
             session_timeout: Duration::from_secs(60),
             max_sessions: 10,
+            max_finished_sessions: 100,
             fallback_url: "http://127.0.0.1/sync".into(),
         };
         let dyn_store: Arc<dyn Store> = store.clone();
@@ -842,6 +882,67 @@ mod tests {
             .unwrap_or_else(|e| panic!("session {i}: {e}"));
         }
         assert_eq!(transport.service.session_count(), 0);
+    }
+
+    /// Finished sessions keep their last reply for resends, but no more of
+    /// them than `max_finished_sessions`: the oldest go first, so memory
+    /// stays bounded at any rate of completed sessions.
+    #[tokio::test]
+    async fn finished_sessions_beyond_the_cap_are_forgotten_oldest_first() {
+        use crate::engine::client::{ClientConfig, DbMapping, Secret};
+        use crate::sync_client::{DriverOptions, LocalTransport, sync_once};
+        let (svc, _store) = service();
+        let svc = Arc::new(svc);
+        let transport = LocalTransport {
+            service: svc.clone(),
+            timeout: Duration::from_secs(10),
+        };
+        let kept = |svc: &SyncService| {
+            let t = svc.inner.tables();
+            (t.by_token.len(), t.by_client.len())
+        };
+        // `service()` keeps at most 100 finished sessions.
+        for i in 0..103 {
+            let cfg = ClientConfig {
+                peer: "server".into(),
+                local_user: "local".into(),
+                url: "http://127.0.0.1/sync".into(),
+                device_id: format!("dev-{i}"),
+                user: "alice".into(),
+                secret: Secret::Password("secret".into()),
+                scheme: auth::Scheme::Basic,
+                max_msg_size: 150_000,
+                max_obj_size: 4_000_000,
+                dbs: vec![DbMapping {
+                    local: "contacts".into(),
+                    local_uri: "./contacts".into(),
+                    remote_uri: "addressbook".into(),
+                }],
+                max_auth_retries: 1,
+                conflict_preference: None,
+            };
+            let client: Arc<dyn Store> = Arc::new(MemoryStore::new());
+            let lock = Default::default();
+            sync_once(
+                &cfg,
+                alert::TWO_WAY,
+                &client,
+                &transport,
+                &DriverOptions::default(),
+                &lock,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+            let (tokens, clients) = kept(&svc);
+            assert_eq!(tokens, (i + 1).min(100), "after session {i}");
+            assert!(clients <= tokens);
+        }
+        // The newest are the ones kept.
+        let t = svc.inner.tables();
+        let devices: std::collections::HashSet<String> =
+            t.by_client.keys().map(|(d, _)| d.clone()).collect();
+        assert!(devices.contains("dev-102") && devices.contains("dev-3"));
+        assert!(!devices.contains("dev-0") && !devices.contains("dev-2"));
     }
 
     #[tokio::test]

@@ -44,6 +44,7 @@ fn service() -> (Arc<SyncService>, Arc<MemoryStore>) {
     let limits = ServiceLimits {
         session_timeout: Duration::from_secs(60),
         max_sessions: 1000,
+        max_finished_sessions: 10_000,
         fallback_url: URL.into(),
     };
     let dyn_store: Arc<dyn Store> = store.clone();

@@ -342,6 +342,7 @@ async fn corpus_through_the_server(b_adds_in_two_way: bool) {
     let limits = ServiceLimits {
         session_timeout: Duration::from_secs(60),
         max_sessions: 10,
+        max_finished_sessions: 100,
         fallback_url: "http://srv/sync".into(),
     };
     let dyn_store: Arc<dyn Store> = server_store.clone();

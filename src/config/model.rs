@@ -60,6 +60,9 @@ pub struct Server {
     pub max_obj_size: NonZeroU64,
     pub session_timeout: Duration,
     pub max_sessions: NonZeroUsize,
+    /// Finished sessions whose last reply is kept for resends; beyond this
+    /// the oldest are forgotten before their timeout.
+    pub max_finished_sessions: NonZeroUsize,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace: Duration,
     /// Serve `GET /metrics` (Prometheus text format).

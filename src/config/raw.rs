@@ -34,6 +34,7 @@ pub struct RawServer {
     pub max_obj_size: u64,
     pub session_timeout_secs: u64,
     pub max_sessions: u64,
+    pub max_finished_sessions: u64,
     pub shutdown_grace_secs: u64,
     pub metrics: bool,
 }
@@ -138,6 +139,7 @@ impl Default for RawServer {
             max_obj_size: 4_000_000,
             session_timeout_secs: 300,
             max_sessions: 10_000,
+            max_finished_sessions: 100_000,
             shutdown_grace_secs: 10,
             metrics: true,
         }

@@ -101,6 +101,16 @@ fn server(raw: &RawServer) -> Result<Server, ConfigError> {
         .ok_or_else(|| {
             ConfigError::invalid("server.max_sessions", raw.max_sessions, "must be positive")
         })?;
+    let max_finished_sessions = usize::try_from(raw.max_finished_sessions)
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "server.max_finished_sessions",
+                raw.max_finished_sessions,
+                "must be positive",
+            )
+        })?;
     Ok(Server {
         listen,
         path: raw.path.clone(),
@@ -111,6 +121,7 @@ fn server(raw: &RawServer) -> Result<Server, ConfigError> {
             positive("server.session_timeout_secs", raw.session_timeout_secs)?.get(),
         ),
         max_sessions,
+        max_finished_sessions,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
         metrics: raw.metrics,
     })

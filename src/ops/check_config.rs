@@ -23,6 +23,7 @@ pub const SCHEMA: &[(&str, &[&str])] = &[
             "max_obj_size",
             "session_timeout_secs",
             "max_sessions",
+            "max_finished_sessions",
             "shutdown_grace_secs",
             "metrics",
         ],

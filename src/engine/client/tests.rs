@@ -35,6 +35,7 @@ impl World {
         let limits = ServiceLimits {
             session_timeout: Duration::from_secs(60),
             max_sessions: 100,
+            max_finished_sessions: 1000,
             fallback_url: "http://srv/sync".into(),
         };
         let dyn_store: Arc<dyn Store> = server_store.clone();
