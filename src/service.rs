@@ -838,48 +838,61 @@ mod tests {
         }
     }
 
+    /// One empty two-way session of `device` (alice, basic auth) through
+    /// the service, by the client engine.
+    async fn two_way_session(
+        transport: &crate::sync_client::LocalTransport,
+        device: &str,
+    ) -> Result<(), String> {
+        use crate::engine::client::{ClientConfig, DbMapping, Secret};
+        use crate::sync_client::{DriverOptions, sync_once};
+        let cfg = ClientConfig {
+            peer: "server".into(),
+            local_user: "local".into(),
+            url: "http://127.0.0.1/sync".into(),
+            device_id: device.into(),
+            user: "alice".into(),
+            secret: Secret::Password("secret".into()),
+            scheme: auth::Scheme::Basic,
+            max_msg_size: 150_000,
+            max_obj_size: 4_000_000,
+            dbs: vec![DbMapping {
+                local: "contacts".into(),
+                local_uri: "./contacts".into(),
+                remote_uri: "addressbook".into(),
+            }],
+            max_auth_retries: 1,
+            conflict_preference: None,
+        };
+        let client: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let lock = Default::default();
+        sync_once(
+            &cfg,
+            alert::TWO_WAY,
+            &client,
+            transport,
+            &DriverOptions::default(),
+            &lock,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
     /// Finished sessions are kept for resends but do not hold a place:
     /// more than `max_sessions` (10 here) complete one after another.
     #[tokio::test]
     async fn finished_sessions_do_not_count_against_max_sessions() {
-        use crate::engine::client::{ClientConfig, DbMapping, Secret};
-        use crate::sync_client::{DriverOptions, LocalTransport, sync_once};
+        use crate::sync_client::LocalTransport;
         let (svc, _store) = service();
         let transport = LocalTransport {
             service: Arc::new(svc),
             timeout: Duration::from_secs(10),
         };
         for i in 0..12 {
-            let cfg = ClientConfig {
-                peer: "server".into(),
-                local_user: "local".into(),
-                url: "http://127.0.0.1/sync".into(),
-                device_id: format!("dev-{i}"),
-                user: "alice".into(),
-                secret: Secret::Password("secret".into()),
-                scheme: auth::Scheme::Basic,
-                max_msg_size: 150_000,
-                max_obj_size: 4_000_000,
-                dbs: vec![DbMapping {
-                    local: "contacts".into(),
-                    local_uri: "./contacts".into(),
-                    remote_uri: "addressbook".into(),
-                }],
-                max_auth_retries: 1,
-                conflict_preference: None,
-            };
-            let client: Arc<dyn Store> = Arc::new(MemoryStore::new());
-            let lock = Default::default();
-            sync_once(
-                &cfg,
-                alert::TWO_WAY,
-                &client,
-                &transport,
-                &DriverOptions::default(),
-                &lock,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+            two_way_session(&transport, &format!("dev-{i}"))
+                .await
+                .unwrap_or_else(|e| panic!("session {i}: {e}"));
         }
         assert_eq!(transport.service.session_count(), 0);
     }
@@ -889,8 +902,7 @@ mod tests {
     /// stays bounded at any rate of completed sessions.
     #[tokio::test]
     async fn finished_sessions_beyond_the_cap_are_forgotten_oldest_first() {
-        use crate::engine::client::{ClientConfig, DbMapping, Secret};
-        use crate::sync_client::{DriverOptions, LocalTransport, sync_once};
+        use crate::sync_client::LocalTransport;
         let (svc, _store) = service();
         let svc = Arc::new(svc);
         let transport = LocalTransport {
@@ -903,36 +915,9 @@ mod tests {
         };
         // `service()` keeps at most 100 finished sessions.
         for i in 0..103 {
-            let cfg = ClientConfig {
-                peer: "server".into(),
-                local_user: "local".into(),
-                url: "http://127.0.0.1/sync".into(),
-                device_id: format!("dev-{i}"),
-                user: "alice".into(),
-                secret: Secret::Password("secret".into()),
-                scheme: auth::Scheme::Basic,
-                max_msg_size: 150_000,
-                max_obj_size: 4_000_000,
-                dbs: vec![DbMapping {
-                    local: "contacts".into(),
-                    local_uri: "./contacts".into(),
-                    remote_uri: "addressbook".into(),
-                }],
-                max_auth_retries: 1,
-                conflict_preference: None,
-            };
-            let client: Arc<dyn Store> = Arc::new(MemoryStore::new());
-            let lock = Default::default();
-            sync_once(
-                &cfg,
-                alert::TWO_WAY,
-                &client,
-                &transport,
-                &DriverOptions::default(),
-                &lock,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("session {i}: {e}"));
+            two_way_session(&transport, &format!("dev-{i}"))
+                .await
+                .unwrap_or_else(|e| panic!("session {i}: {e}"));
             let (tokens, clients) = kept(&svc);
             assert_eq!(tokens, (i + 1).min(100), "after session {i}");
             assert!(clients <= tokens);
