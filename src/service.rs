@@ -844,26 +844,13 @@ mod tests {
         transport: &crate::sync_client::LocalTransport,
         device: &str,
     ) -> Result<(), String> {
-        use crate::engine::client::{ClientConfig, DbMapping, Secret};
+        use crate::engine::client::Secret;
         use crate::sync_client::{DriverOptions, sync_once};
-        let cfg = ClientConfig {
-            peer: "server".into(),
-            local_user: "local".into(),
-            url: "http://127.0.0.1/sync".into(),
-            device_id: device.into(),
-            user: "alice".into(),
-            secret: Secret::Password("secret".into()),
-            scheme: auth::Scheme::Basic,
-            max_msg_size: 150_000,
-            max_obj_size: 4_000_000,
-            dbs: vec![DbMapping {
-                local: "contacts".into(),
-                local_uri: "./contacts".into(),
-                remote_uri: "addressbook".into(),
-            }],
-            max_auth_retries: 1,
-            conflict_preference: None,
-        };
+        let mut cfg = crate::bench::inproc::client_config(device);
+        cfg.user = "alice".into();
+        cfg.secret = Secret::Password("secret".into());
+        cfg.scheme = auth::Scheme::Basic;
+        cfg.max_auth_retries = 1;
         let client: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let lock = Default::default();
         sync_once(

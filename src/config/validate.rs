@@ -74,16 +74,7 @@ fn server(raw: &RawServer) -> Result<Server, ConfigError> {
             "expected a URL path starting with '/', without query, fragment or spaces",
         ));
     }
-    let max_body_bytes = usize::try_from(raw.max_body_bytes)
-        .ok()
-        .and_then(NonZeroUsize::new)
-        .ok_or_else(|| {
-            ConfigError::invalid(
-                "server.max_body_bytes",
-                raw.max_body_bytes,
-                "must be positive",
-            )
-        })?;
+    let max_body_bytes = positive_usize("server.max_body_bytes", raw.max_body_bytes)?;
     let max_msg_size = positive("server.max_msg_size", raw.max_msg_size)?;
     if max_msg_size.get() > raw.max_body_bytes {
         return Err(ConfigError::invalid(
@@ -95,22 +86,9 @@ fn server(raw: &RawServer) -> Result<Server, ConfigError> {
             ),
         ));
     }
-    let max_sessions = usize::try_from(raw.max_sessions)
-        .ok()
-        .and_then(NonZeroUsize::new)
-        .ok_or_else(|| {
-            ConfigError::invalid("server.max_sessions", raw.max_sessions, "must be positive")
-        })?;
-    let max_finished_sessions = usize::try_from(raw.max_finished_sessions)
-        .ok()
-        .and_then(NonZeroUsize::new)
-        .ok_or_else(|| {
-            ConfigError::invalid(
-                "server.max_finished_sessions",
-                raw.max_finished_sessions,
-                "must be positive",
-            )
-        })?;
+    let max_sessions = positive_usize("server.max_sessions", raw.max_sessions)?;
+    let max_finished_sessions =
+        positive_usize("server.max_finished_sessions", raw.max_finished_sessions)?;
     Ok(Server {
         listen,
         path: raw.path.clone(),
@@ -358,6 +336,13 @@ fn log(raw: RawLog) -> Result<Log, ConfigError> {
 
 fn positive(key: &str, v: u64) -> Result<NonZeroU64, ConfigError> {
     NonZeroU64::new(v).ok_or_else(|| ConfigError::invalid(key, v, "must be positive"))
+}
+
+fn positive_usize(key: &str, v: u64) -> Result<NonZeroUsize, ConfigError> {
+    usize::try_from(v)
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| ConfigError::invalid(key, v, "must be positive"))
 }
 
 fn one_of<const N: usize>(names: [&str; N]) -> String {
