@@ -1,6 +1,7 @@
-//! The sled backend. One sled tree per [`Table`]; a [`Batch`] is applied in
-//! one multi-tree transaction, then the database is flushed by the group
-//! commit's flusher thread ([`super::group_flush`]).
+//! The sled backend. One sled tree per [`Table`]; a [`Batch`] of one write
+//! is a plain insert or remove, a larger one a multi-tree transaction; then
+//! the group commit's flusher thread ([`super::group_flush`]) makes it
+//! durable.
 //!
 //! sled rules honoured here (see shared/docs/crates.md §2.3): the transaction
 //! closure only touches `TransactionalTree`s and has no side effects (it may
