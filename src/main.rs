@@ -293,10 +293,12 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 Ok(c)
             });
-            // Blocking threads run the engine step and the commit (waiting
-            // for a shared group-commit flush). A few keep the flush busy;
-            // hundreds only add thread switches and, each with its own
-            // allocator heap, memory (docs/performance.md).
+            // Blocking threads run the engine step and apply its
+            // transaction (the flush is awaited on the runtime). Hundreds
+            // only add thread switches and, each with its own allocator
+            // heap, memory; 4 were faster on a small store but slower on a
+            // 1M-contact one, where sled reads wait for the disk
+            // (docs/performance.md, third round).
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .max_blocking_threads(16)
                 .enable_all()
