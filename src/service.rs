@@ -523,7 +523,8 @@ impl Inner {
         t.by_client.retain(|_, v| v != token);
     }
 
-    /// Engine, commit + flush, encode — on a blocking thread (sled I/O).
+    /// Engine, transaction, encode on a blocking thread (sled I/O); then
+    /// the flush that makes the transaction durable, awaited here.
     async fn run_engine(
         &self,
         prior: Option<ServerSession>,
@@ -578,32 +579,26 @@ impl Inner {
             Ok::<_, String>((xml::encode(&outcome.reply), outcome.next, targets, durable))
         })
         .await;
-        let joined = match joined {
-            Ok(Ok((reply, next, targets, durable))) => Ok(durable
-                .wait_async()
-                .await
-                .map(|()| (reply, next, targets))
-                .map_err(|e| format!("store flush: {e}"))),
-            Ok(Err(e)) => Ok(Err(e)),
-            Err(e) => Err(e),
+        let internal = || SyncReply::HttpError {
+            status: 500,
+            message: "internal error\n".into(),
         };
-        match joined {
-            Ok(Ok(v)) => Ok(v),
+        let (reply, next, targets, durable) = match joined {
+            Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "message failed");
-                Err(SyncReply::HttpError {
-                    status: 500,
-                    message: "internal error\n".into(),
-                })
+                return Err(internal());
             }
             Err(e) => {
                 tracing::error!(error = %e, "message processing panicked");
-                Err(SyncReply::HttpError {
-                    status: 500,
-                    message: "internal error\n".into(),
-                })
+                return Err(internal());
             }
+        };
+        if let Err(e) = durable.wait_async().await {
+            tracing::error!(error = %e, "message failed: store flush");
+            return Err(internal());
         }
+        Ok((reply, next, targets))
     }
 }
 
@@ -822,6 +817,34 @@ mod tests {
         }
     }
 
+    /// A first message: an Alert with `code` for the address book, Next
+    /// anchor `next`.
+    fn alert_msg(code: u16, next: &str) -> SyncMl {
+        SyncMl {
+            header: header(1, "http://127.0.0.1/sync"),
+            body: SyncBody {
+                commands: vec![Command::Alert(Alert {
+                    cmd_id: 1,
+                    data: Some(code),
+                    items: vec![Item {
+                        target: Some(Loc::uri("addressbook")),
+                        source: Some(Loc::uri("./c")),
+                        meta: Some(Meta {
+                            anchor: Some(Anchor {
+                                last: None,
+                                next: next.into(),
+                            }),
+                            ..Meta::default()
+                        }),
+                        ..Item::default()
+                    }],
+                    ..Alert::default()
+                })],
+                final_: true,
+            },
+        }
+    }
+
     fn post(query: Option<&str>, msg: &SyncMl) -> SyncRequest {
         SyncRequest {
             query: query.map(str::to_owned),
@@ -925,29 +948,6 @@ mod tests {
         // 1, and the new session's first message got that session's cached
         // reply (no status for its Alert).
         let (svc, _store) = service();
-        let alert_msg = |code: u16, next: &str| SyncMl {
-            header: header(1, "http://127.0.0.1/sync"),
-            body: SyncBody {
-                commands: vec![Command::Alert(Alert {
-                    cmd_id: 1,
-                    data: Some(code),
-                    items: vec![Item {
-                        target: Some(Loc::uri("addressbook")),
-                        source: Some(Loc::uri("./c")),
-                        meta: Some(Meta {
-                            anchor: Some(Anchor {
-                                last: None,
-                                next: next.into(),
-                            }),
-                            ..Meta::default()
-                        }),
-                        ..Item::default()
-                    }],
-                    ..Alert::default()
-                })],
-                final_: true,
-            },
-        };
         let first = svc
             .handle(post(None, &alert_msg(alert::SLOW_SYNC, "1")))
             .await;
@@ -972,29 +972,7 @@ mod tests {
     #[tokio::test]
     async fn resent_messages_get_the_cached_reply_and_apply_once() {
         let (svc, store) = service();
-        let init = SyncMl {
-            header: header(1, "http://127.0.0.1/sync"),
-            body: SyncBody {
-                commands: vec![Command::Alert(Alert {
-                    cmd_id: 1,
-                    data: Some(alert::SLOW_SYNC),
-                    items: vec![Item {
-                        target: Some(Loc::uri("addressbook")),
-                        source: Some(Loc::uri("./c")),
-                        meta: Some(Meta {
-                            anchor: Some(Anchor {
-                                last: None,
-                                next: "1".into(),
-                            }),
-                            ..Meta::default()
-                        }),
-                        ..Item::default()
-                    }],
-                    ..Alert::default()
-                })],
-                final_: true,
-            },
-        };
+        let init = alert_msg(alert::SLOW_SYNC, "1");
         let first = svc.handle(post(None, &init)).await;
         // The first message again, to the base URL: same reply, no new session.
         let again = svc.handle(post(None, &init)).await;

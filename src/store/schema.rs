@@ -408,6 +408,21 @@ fn book_page(b: &BookId, after: &str) -> (Vec<u8>, KeyRange) {
     (prefix, range)
 }
 
+/// The next `limit` (GUID, record) of a per-GUID `table` in a book.
+fn decoded_book_page<T: DeserializeOwned>(
+    r: &dyn KvRead,
+    table: Table,
+    b: &BookId,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<(String, T)>> {
+    let (prefix, range) = book_page(b, after);
+    let rows = r.scan(table, &range, limit)?;
+    rows.into_iter()
+        .map(|(k, v)| Ok((last_str_suffix(table, &k, prefix.len())?, dec(table, &v)?)))
+        .collect()
+}
+
 /// Every item of a book (live and tombstones), `limit` at a time, GUIDs
 /// after `after` (exclusive; "" = from the start). Slow-sync/refresh path only.
 pub fn items_page(
@@ -416,16 +431,7 @@ pub fn items_page(
     after: &str,
     limit: usize,
 ) -> Result<Vec<(String, ItemRecord)>> {
-    let (prefix, range) = book_page(b, after);
-    let rows = r.scan(Table::Items, &range, limit)?;
-    rows.into_iter()
-        .map(|(k, v)| {
-            Ok((
-                last_str_suffix(Table::Items, &k, prefix.len())?,
-                dec(Table::Items, &v)?,
-            ))
-        })
-        .collect()
+    decoded_book_page(r, Table::Items, b, after, limit)
 }
 
 /// The next `limit` GUIDs of the book's items (tombstones included) after
@@ -663,16 +669,7 @@ pub fn people_keys_page(
     after: &str,
     limit: usize,
 ) -> Result<Vec<(String, Vec<String>)>> {
-    let (prefix, range) = book_page(b, after);
-    let rows = r.scan(Table::PeopleKeys, &range, limit)?;
-    rows.into_iter()
-        .map(|(k, v)| {
-            Ok((
-                last_str_suffix(Table::PeopleKeys, &k, prefix.len())?,
-                dec(Table::PeopleKeys, &v)?,
-            ))
-        })
-        .collect()
+    decoded_book_page(r, Table::PeopleKeys, b, after, limit)
 }
 
 /// Up to `limit` GUIDs indexed under `id_key`.
