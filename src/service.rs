@@ -104,9 +104,10 @@ struct Slot {
     session: Option<ServerSession>,
     last_msg_id: u32,
     last_reply: Option<Arc<Vec<u8>>>,
-    /// Digest of the request `last_reply` answered: a message without the
-    /// session token is a resend only if it is that same request.
-    last_request: u64,
+    /// Digest of the request `last_reply` answered, when it came without
+    /// the session token (a first message): another token-less message is
+    /// a resend only if it is that same request.
+    last_request: Option<u64>,
     touched: Instant,
     device: String,
     client_session_id: String,
@@ -369,7 +370,8 @@ impl Inner {
             Some(s) => Some(s.clone().lock_owned().await),
             None => None,
         };
-        let request = request_digest(&req.body);
+        // Only token-less (first) messages are told apart by their bytes.
+        let request = token.is_none().then(|| request_digest(&req.body));
         if let Some(slot) = &slot_guard {
             // Without the token the slot was found by (device, client
             // SessionID), and clients reuse session ids (random ones
