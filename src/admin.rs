@@ -154,7 +154,7 @@ pub fn remove_user(store: &dyn Store, name: &str) -> Result<(), AdminError> {
         return Err(AdminError::NoUser(name.to_owned()));
     }
     let mut t = Txn::new(store);
-    schema::remove_prefixed(&mut t, &Table::ALL, &[name])?;
+    schema::remove_prefixed(&mut t, &Table::PER_USER, &[name])?;
     store.commit(&t.into_batch())?;
     Ok(())
 }

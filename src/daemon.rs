@@ -28,12 +28,23 @@ pub fn init_logging(log: &Log) -> ops::logging::LogHandle {
 pub fn open_store(cfg: &Config) -> Result<SledStore> {
     let dir = cfg.storage.data_dir.join("store");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    SledStore::open(&dir, cfg.storage.cache_capacity_bytes.get()).with_context(|| {
-        format!(
-            "opening the store in {} (is another syncmld using it?)",
-            cfg.storage.data_dir.display()
-        )
-    })
+    let store =
+        SledStore::open(&dir, cfg.storage.cache_capacity_bytes.get()).with_context(|| {
+            format!(
+                "opening the store in {} (is another syncmld using it?)",
+                cfg.storage.data_dir.display()
+            )
+        })?;
+    // Data written by older versions, brought up to date before any use.
+    let report =
+        crate::store::upgrade::run(&store).context("upgrading the store's data to this version")?;
+    if report.map_entries_chunked > 0 {
+        tracing::info!(
+            entries = report.map_entries_chunked,
+            "peer maps moved into chunks"
+        );
+    }
+    Ok(store)
 }
 
 pub fn engine_config(cfg: &Config) -> ServerConfig {

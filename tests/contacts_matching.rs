@@ -442,7 +442,7 @@ async fn corpus_through_the_server(b_adds_in_two_way: bool) {
     let guid_of_original: Vec<String> = a_ids
         .iter()
         .map(|luid| {
-            schema::guid_for_luid(server_store.as_ref(), &peer("platform-a"), luid)
+            schema::guid_for_luid(&Txn::new(server_store.as_ref()), &peer("platform-a"), luid)
                 .unwrap()
                 .unwrap()
         })
@@ -505,9 +505,10 @@ async fn corpus_through_the_server(b_adds_in_two_way: bool) {
         .collect();
     let (mut duplicates, mut false_merges) = (0, 0);
     for ((expect, _), luid) in incoming.iter().zip(&b_ids) {
-        let guid = schema::guid_for_luid(server_store.as_ref(), &peer("platform-b"), luid)
-            .unwrap()
-            .unwrap();
+        let guid =
+            schema::guid_for_luid(&Txn::new(server_store.as_ref()), &peer("platform-b"), luid)
+                .unwrap()
+                .unwrap();
         match (expect, originals_guids.get(guid.as_str())) {
             (Some(i), Some(j)) if i == j => {}
             (Some(_), Some(_)) => {

@@ -45,7 +45,30 @@ impl KvRead for MemoryStore {
         let Some(t) = guard.get(&table) else {
             return Ok(Vec::new());
         };
-        Ok(t.range((range.start.clone(), range.end.clone()))
+        let Some(bounds) = super::overlay::borrowed(range) else {
+            return Ok(Vec::new());
+        };
+        Ok(t.range::<[u8], _>(bounds)
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn scan_rev(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let guard = self.lock()?;
+        let Some(t) = guard.get(&table) else {
+            return Ok(Vec::new());
+        };
+        let Some(bounds) = super::overlay::borrowed(range) else {
+            return Ok(Vec::new());
+        };
+        Ok(t.range::<[u8], _>(bounds)
+            .rev()
             .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())

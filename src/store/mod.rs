@@ -15,8 +15,10 @@
 pub mod group_flush;
 pub mod memory;
 pub mod overlay;
+pub mod peer_map;
 pub mod schema;
 pub mod sled_store;
+pub mod upgrade;
 
 use std::ops::Bound;
 
@@ -44,7 +46,9 @@ pub enum Table {
     Changes,
     /// (user, store, seq) → guid of a tombstone, for garbage collection.
     Tombstones,
-    /// (user, device, store, 'L'|'G', id) → the other id.
+    /// (user, device, store, 'l'|'g') ++ first id → a chunk of sorted
+    /// (id, other id) entries: the peer's LUID→GUID and GUID→LUID maps
+    /// (see [`peer_map`]).
     Maps,
     /// (user, device, store) → [`schema::PeerState`] (anchors, synced seq)
     Peers,
@@ -66,10 +70,32 @@ pub enum Table {
     /// (user, store, guid) → the identity keys `PeopleIndex` holds for it,
     /// so re-indexing removes exactly what was written.
     PeopleKeys,
+    /// Store-wide facts keyed by name (not by user): the formats older
+    /// data has been upgraded to (see [`upgrade`]).
+    Meta,
 }
 
 impl Table {
-    pub const ALL: [Table; 14] = [
+    pub const ALL: [Table; 15] = [
+        Table::Users,
+        Table::Devices,
+        Table::Nonces,
+        Table::Books,
+        Table::Items,
+        Table::Changes,
+        Table::Tombstones,
+        Table::Maps,
+        Table::Peers,
+        Table::PendingMaps,
+        Table::Conflicts,
+        Table::ContentIndex,
+        Table::PeopleIndex,
+        Table::PeopleKeys,
+        Table::Meta,
+    ];
+
+    /// The tables keyed by user first (everything but [`Table::Meta`]).
+    pub const PER_USER: [Table; 14] = [
         Table::Users,
         Table::Devices,
         Table::Nonces,
@@ -102,6 +128,7 @@ impl Table {
             Table::ContentIndex => "content_index",
             Table::PeopleIndex => "people_index",
             Table::PeopleKeys => "people_keys",
+            Table::Meta => "meta",
         }
     }
 }
@@ -176,6 +203,14 @@ pub trait KvRead {
     /// Up to `limit` entries of `range`, in key order.
     fn scan(&self, table: Table, range: &KeyRange, limit: usize)
     -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Up to `limit` entries of `range`, in descending key order (the
+    /// chunked peer maps find "the chunk at or before this id" with it).
+    fn scan_rev(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
 }
 
 /// A storage backend.

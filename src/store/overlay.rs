@@ -4,10 +4,12 @@
 //! same message) and at the end turns it into the [`Batch`] the daemon
 //! commits. Nothing here does I/O beyond the reads of the wrapped view.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::{Batch, KeyRange, KvRead, Result, Table, Write};
+use super::peer_map::MapCache;
+use super::{Batch, KeyRange, KvRead, Result, StoreError, Table, Write};
 
 /// One message's writes: the latest value per key, per table. Each write is
 /// kept once (no separate batch list): within one atomic commit only the
@@ -18,6 +20,10 @@ pub struct Txn<'a> {
     /// Indexed by `Table as usize` (the order of [`Table::ALL`]); `None` =
     /// removed.
     pending: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Table::ALL.len()],
+    /// The peer-map chunks this message read or changed, decoded (see
+    /// [`super::peer_map`]); written into `pending` by [`Txn::into_batch`].
+    /// A `RefCell` because lookups (`&self`) load chunks into it.
+    maps: RefCell<MapCache>,
 }
 
 impl<'a> Txn<'a> {
@@ -25,6 +31,7 @@ impl<'a> Txn<'a> {
         Txn {
             base,
             pending: Default::default(),
+            maps: RefCell::default(),
         }
     }
 
@@ -43,9 +50,59 @@ impl<'a> Txn<'a> {
     /// Has anything been written?
     pub fn is_dirty(&self) -> bool {
         self.pending.iter().any(|t| !t.is_empty())
+            || self.maps.try_borrow().map_or(true, |m| m.is_dirty())
     }
 
-    pub fn into_batch(self) -> Batch {
+    /// The chunk cache. Map functions never nest (a chunk loads through
+    /// `self`'s plain reads), so it is never already borrowed; were it, that
+    /// is an error, not a panic.
+    fn map_cache(&self) -> Result<std::cell::RefMut<'_, MapCache>> {
+        self.maps
+            .try_borrow_mut()
+            .map_err(|_| StoreError::Backend("peer-map cache used re-entrantly".into()))
+    }
+
+    /// Look `id` up in a peer-map side (see [`super::peer_map`]).
+    pub(crate) fn map_get(&self, side: &[u8], id: &str) -> Result<Option<String>> {
+        self.map_cache()?.get(self, side, id)
+    }
+
+    /// Set `id → other` in a peer-map side; returns the previous value.
+    pub(crate) fn map_insert(
+        &mut self,
+        side: &[u8],
+        id: &str,
+        other: &str,
+    ) -> Result<Option<String>> {
+        self.map_cache()?.insert(self, side, id, other)
+    }
+
+    /// Remove `id` from a peer-map side; returns what it mapped to.
+    pub(crate) fn map_remove(&mut self, side: &[u8], id: &str) -> Result<Option<String>> {
+        self.map_cache()?.remove(self, side, id)
+    }
+
+    /// Every entry of a peer-map side, with this message's changes.
+    pub(crate) fn map_all(&self, side: &[u8]) -> Result<BTreeMap<String, String>> {
+        self.map_cache()?.all(self, side)
+    }
+
+    /// Forget a side's cached chunks (its rows are being removed).
+    pub(crate) fn map_drop_side(&mut self, side: &[u8]) {
+        self.maps.get_mut().drop_side(side);
+    }
+
+    /// Write the changed peer-map chunks into the pending writes (before
+    /// anything reads or writes the map rows directly).
+    pub(crate) fn flush_maps(&mut self) {
+        let writes = self.maps.get_mut().take_writes();
+        for (key, value) in writes {
+            self.pending[Table::Maps as usize].insert(key, value);
+        }
+    }
+
+    pub fn into_batch(mut self) -> Batch {
+        self.flush_maps();
         let mut batch = Batch::default();
         for (table, writes) in Table::ALL.into_iter().zip(self.pending) {
             batch.writes.extend(
@@ -60,7 +117,7 @@ impl<'a> Txn<'a> {
 
 /// `range` as borrowed bounds, or `None` when it holds no key (a start past
 /// its end would make `BTreeMap::range` panic).
-fn borrowed(range: &KeyRange) -> Option<(Bound<&[u8]>, Bound<&[u8]>)> {
+pub(super) fn borrowed(range: &KeyRange) -> Option<(Bound<&[u8]>, Bound<&[u8]>)> {
     let start = match &range.start {
         Bound::Included(k) => Bound::Included(k.as_slice()),
         Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
@@ -120,6 +177,38 @@ impl KvRead for Txn<'_> {
             }
         }
         Ok(merged.into_iter().take(limit).collect())
+    }
+
+    fn scan_rev(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let Some(bounds) = borrowed(range) else {
+            return Ok(Vec::new());
+        };
+        let local: Vec<(&Vec<u8>, &Option<Vec<u8>>)> =
+            self.table(table).range::<[u8], _>(bounds).collect();
+        if local.is_empty() {
+            return self.base.scan_rev(table, range, limit);
+        }
+        let removed = local.iter().filter(|(_, v)| v.is_none()).count();
+        let base = self
+            .base
+            .scan_rev(table, range, limit.saturating_add(removed))?;
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = base.into_iter().collect();
+        for (k, v) in local {
+            match v {
+                Some(v) => {
+                    merged.insert(k.clone(), v.clone());
+                }
+                None => {
+                    merged.remove(k);
+                }
+            }
+        }
+        Ok(merged.into_iter().rev().take(limit).collect())
     }
 }
 

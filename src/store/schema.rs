@@ -145,7 +145,7 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&b[..len]);
 }
 
-fn key(parts: &[&str]) -> Vec<u8> {
+pub(super) fn key(parts: &[&str]) -> Vec<u8> {
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 2).sum::<usize>() + 9);
     for p in parts {
         push_str(&mut out, p);
@@ -217,8 +217,12 @@ fn get_rec<T: DeserializeOwned>(r: &dyn KvRead, table: Table, k: &[u8]) -> Resul
     }
 }
 
-const MAP_LUID: &str = "L";
-const MAP_GUID: &str = "G";
+/// The sides of a peer map (see [`peer_map`](super::peer_map)).
+const MAP_LUID: &str = "l";
+const MAP_GUID: &str = "g";
+/// The sides' markers of the one-row-per-entry form before the chunks.
+pub(super) const OLD_MAP_LUID: &str = "L";
+pub(super) const OLD_MAP_GUID: &str = "G";
 
 // ---- users and devices -----------------------------------------------------
 
@@ -328,6 +332,8 @@ pub fn put_item(
 /// (e.g. `[user]`, `[user, device]`). Returns how many were removed.
 pub fn remove_prefixed(t: &mut Txn<'_>, tables: &[Table], parts: &[&str]) -> Result<usize> {
     let prefix = key(parts);
+    // Changed map chunks must be rows before rows are removed by prefix.
+    t.flush_maps();
     let mut n = 0;
     for table in tables {
         let rows = t.scan(*table, &KeyRange::prefix(&prefix), usize::MAX)?;
@@ -450,107 +456,71 @@ pub fn item_guids_page(
 }
 
 // ---- maps ------------------------------------------------------------------
+//
+// Each peer's map is two sides of sorted chunks (see `peer_map`): LUID→GUID
+// under (user, device, store, "l") and GUID→LUID under (…, "g"). Stores
+// written before the chunks kept one row per entry under "L"/"G";
+// `upgrade::maps_to_chunks` moves them.
 
-pub fn guid_for_luid(r: &dyn KvRead, p: &PeerId, luid: &str) -> Result<Option<String>> {
-    Ok(r.get(
-        Table::Maps,
-        &key(&[&p.user, &p.device, &p.store, MAP_LUID, luid]),
-    )?
-    .and_then(|v| String::from_utf8(v).ok()))
+fn luid_side(p: &PeerId) -> Vec<u8> {
+    key(&[&p.user, &p.device, &p.store, MAP_LUID])
 }
 
-pub fn luid_for_guid(r: &dyn KvRead, p: &PeerId, guid: &str) -> Result<Option<String>> {
-    Ok(r.get(
-        Table::Maps,
-        &key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]),
-    )?
-    .and_then(|v| String::from_utf8(v).ok()))
+fn guid_side(p: &PeerId) -> Vec<u8> {
+    key(&[&p.user, &p.device, &p.store, MAP_GUID])
+}
+
+pub fn guid_for_luid(t: &Txn<'_>, p: &PeerId, luid: &str) -> Result<Option<String>> {
+    t.map_get(&luid_side(p), luid)
+}
+
+pub fn luid_for_guid(t: &Txn<'_>, p: &PeerId, guid: &str) -> Result<Option<String>> {
+    t.map_get(&guid_side(p), guid)
 }
 
 /// Map `luid` ↔ `guid` for this peer, dropping any older mapping of either
 /// id (phones reuse LUIDs; the newest mapping wins).
 pub fn put_map(t: &mut Txn<'_>, p: &PeerId, luid: &str, guid: &str) -> Result<()> {
-    if let Some(old_guid) = guid_for_luid(t, p, luid)? {
+    let (ls, gs) = (luid_side(p), guid_side(p));
+    if let Some(old_guid) = t.map_insert(&ls, luid, guid)? {
         if old_guid != guid {
-            t.remove(
-                Table::Maps,
-                key(&[&p.user, &p.device, &p.store, MAP_GUID, &old_guid]),
-            );
+            t.map_remove(&gs, &old_guid)?;
         }
     }
-    if let Some(old_luid) = luid_for_guid(t, p, guid)? {
+    if let Some(old_luid) = t.map_insert(&gs, guid, luid)? {
         if old_luid != luid {
-            t.remove(
-                Table::Maps,
-                key(&[&p.user, &p.device, &p.store, MAP_LUID, &old_luid]),
-            );
+            t.map_remove(&ls, &old_luid)?;
         }
     }
-    t.put(
-        Table::Maps,
-        key(&[&p.user, &p.device, &p.store, MAP_LUID, luid]),
-        guid.as_bytes().to_vec(),
-    );
-    t.put(
-        Table::Maps,
-        key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]),
-        luid.as_bytes().to_vec(),
-    );
     Ok(())
 }
 
 pub fn remove_map_by_guid(t: &mut Txn<'_>, p: &PeerId, guid: &str) -> Result<()> {
-    if let Some(luid) = luid_for_guid(t, p, guid)? {
-        t.remove(
-            Table::Maps,
-            key(&[&p.user, &p.device, &p.store, MAP_LUID, &luid]),
-        );
+    if let Some(luid) = t.map_remove(&guid_side(p), guid)? {
+        t.map_remove(&luid_side(p), &luid)?;
     }
-    t.remove(
-        Table::Maps,
-        key(&[&p.user, &p.device, &p.store, MAP_GUID, guid]),
-    );
     Ok(())
 }
 
 pub fn remove_map_by_luid(t: &mut Txn<'_>, p: &PeerId, luid: &str) -> Result<()> {
-    if let Some(guid) = guid_for_luid(t, p, luid)? {
-        t.remove(
-            Table::Maps,
-            key(&[&p.user, &p.device, &p.store, MAP_GUID, &guid]),
-        );
+    if let Some(guid) = t.map_remove(&luid_side(p), luid)? {
+        t.map_remove(&guid_side(p), &guid)?;
     }
-    t.remove(
-        Table::Maps,
-        key(&[&p.user, &p.device, &p.store, MAP_LUID, luid]),
-    );
     Ok(())
 }
 
-/// Every (luid, guid) of a peer (refresh path only).
-pub fn peer_maps(r: &dyn KvRead, p: &PeerId) -> Result<Vec<(String, String)>> {
-    let prefix = key(&[&p.user, &p.device, &p.store, MAP_LUID]);
-    let rows = r.scan(Table::Maps, &KeyRange::prefix(&prefix), usize::MAX)?;
-    rows.into_iter()
-        .map(|(k, v)| {
-            let luid = last_str_suffix(Table::Maps, &k, prefix.len())?;
-            let guid =
-                String::from_utf8(v).map_err(|_| corrupt(Table::Maps, "guid is not UTF-8"))?;
-            Ok((luid, guid))
-        })
-        .collect()
+/// Every (luid, guid) of a peer, in LUID order (refresh path only).
+pub fn peer_maps(t: &Txn<'_>, p: &PeerId) -> Result<Vec<(String, String)>> {
+    Ok(t.map_all(&luid_side(p))?.into_iter().collect())
 }
 
 pub fn clear_peer_maps(t: &mut Txn<'_>, p: &PeerId) -> Result<()> {
-    for (luid, guid) in peer_maps(t, p)? {
-        t.remove(
-            Table::Maps,
-            key(&[&p.user, &p.device, &p.store, MAP_LUID, &luid]),
-        );
-        t.remove(
-            Table::Maps,
-            key(&[&p.user, &p.device, &p.store, MAP_GUID, &guid]),
-        );
+    t.flush_maps();
+    for side in [luid_side(p), guid_side(p)] {
+        t.map_drop_side(&side);
+        for (k, _) in t.scan(Table::Maps, &KeyRange::prefix(&side), usize::MAX)? {
+            t.remove(Table::Maps, k);
+        }
     }
     Ok(())
 }

@@ -97,10 +97,37 @@ impl KvRead for SledStore {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if super::overlay::borrowed(range).is_none() {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for kv in self
             .tree(table)
             .range::<Vec<u8>, _>((range.start.clone(), range.end.clone()))
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = kv.map_err(backend)?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn scan_rev(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if super::overlay::borrowed(range).is_none() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for kv in self
+            .tree(table)
+            .range::<Vec<u8>, _>((range.start.clone(), range.end.clone()))
+            .rev()
         {
             if out.len() >= limit {
                 break;

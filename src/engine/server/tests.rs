@@ -767,7 +767,7 @@ fn early_map_is_accepted() {
     });
     assert_eq!(map_status, Some(200));
     assert_eq!(
-        schema::guid_for_luid(&srv.store, &peer, "LUID-9").unwrap(),
+        schema::guid_for_luid(&Txn::new(&srv.store), &peer, "LUID-9").unwrap(),
         Some(guid)
     );
 }
@@ -1098,7 +1098,10 @@ fn a_new_device_of_the_same_user_gets_its_own_anchors_and_map() {
             .unwrap()
             .client_anchor
     );
-    assert_eq!(schema::peer_maps(&srv.store, &pb).unwrap().len(), 1);
+    assert_eq!(
+        schema::peer_maps(&Txn::new(&srv.store), &pb).unwrap().len(),
+        1
+    );
 }
 
 mod convergence {
@@ -1346,7 +1349,9 @@ fn an_add_of_a_contact_the_server_has_is_mapped_not_duplicated() {
     assert_eq!(seen.item_statuses, vec![201, 201]);
     assert_eq!(srv.book().len(), 2, "no duplicates");
     assert_eq!(
-        schema::peer_maps(&srv.store, &peer).unwrap().len(),
+        schema::peer_maps(&Txn::new(&srv.store), &peer)
+            .unwrap()
+            .len(),
         2,
         "mapped again"
     );

@@ -1,0 +1,576 @@
+//! Per-peer LUID↔GUID maps, stored as sorted chunks of entries.
+//!
+//! A map has two sides (LUID→GUID and GUID→LUID), each a run of chunk rows
+//! in [`Table::Maps`] keyed `(user, device, store, side) ++ first id`: the
+//! side's tuple prefix followed by the chunk's id in raw bytes, so key order
+//! is id order. A chunk holds the entries from its id up to the next chunk's
+//! id; the chunk with the empty id holds everything before the first other
+//! chunk (it is created on demand, so a lookup always has a chunk).
+//!
+//! Why chunks: a new device's slow sync maps every card it has, and one
+//! row per entry and side made sled's inserts the largest single cost of a
+//! 10,000-card slow sync (20,000 rows, ~180 ms of its ~400 ms). Ids a peer
+//! sends in one message are mostly neighbours (counters, creation order), so
+//! a message touches a few chunks per side.
+//!
+//! [`MapCache`] is the per-[`Txn`](super::Txn) view: chunks are decoded
+//! once per message, edited in memory and written back when the Txn becomes
+//! a batch, each split into pieces of at most about [`CHUNK_BYTES`]. A
+//! chunk that became empty is removed; chunks are never merged (a map
+//! that shrank keeps smaller chunks, which costs nothing but rows).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use super::{KeyRange, KvRead, Result, StoreError, Table};
+
+/// Target size of one stored chunk. Large enough that a slow sync writes
+/// few rows, small enough that an incremental session's single change
+/// rewrites little.
+pub const CHUNK_BYTES: usize = 4096;
+
+/// Leading byte of a chunk value (its format).
+const FORMAT: u8 = 1;
+
+/// A side of one peer's map, named by its key prefix:
+/// `(user, device, store, side)` as a tuple.
+pub type SidePrefix = Vec<u8>;
+
+#[derive(Debug, Default)]
+struct Chunk {
+    entries: BTreeMap<String, String>,
+    /// The id of the next stored chunk when this one was loaded: this chunk
+    /// holds ids in `[its id, next)`. `None`: up to the end.
+    next: Option<String>,
+    /// A row exists for it in the store.
+    stored: bool,
+    dirty: bool,
+}
+
+impl Chunk {
+    fn covers(&self, id: &str) -> bool {
+        self.next.as_deref().is_none_or(|n| id < n)
+    }
+}
+
+/// The chunks one message has read or changed, per side.
+#[derive(Debug, Default)]
+pub struct MapCache {
+    sides: BTreeMap<SidePrefix, BTreeMap<String, Chunk>>,
+}
+
+fn corrupt(reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        table: Table::Maps.name(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn chunk_key(side: &[u8], id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(side.len() + id.len());
+    k.extend_from_slice(side);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn chunk_id(side: &[u8], key: &[u8]) -> Result<String> {
+    let raw = key
+        .get(side.len()..)
+        .ok_or_else(|| corrupt("chunk key shorter than its prefix"))?;
+    String::from_utf8(raw.to_vec()).map_err(|_| corrupt("chunk id is not UTF-8"))
+}
+
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    // Ids are bounded by the engine (≤ 1 KiB); clamp rather than panic.
+    let b = s.as_bytes();
+    let len = b.len().min(u16::MAX as usize);
+    out.extend_from_slice(&(len as u16).to_be_bytes());
+    out.extend_from_slice(&b[..len]);
+}
+
+fn entry_size(id: &str, other: &str) -> usize {
+    4 + id.len() + other.len()
+}
+
+fn encode<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<u8> {
+    let mut out = vec![FORMAT];
+    for (id, other) in entries {
+        push_str(&mut out, id);
+        push_str(&mut out, other);
+    }
+    out
+}
+
+fn decode(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    let (&format, mut rest) = bytes.split_first().ok_or_else(|| corrupt("empty chunk"))?;
+    if format != FORMAT {
+        return Err(corrupt("unknown chunk format"));
+    }
+    let take = |rest: &mut &[u8]| -> Result<String> {
+        let (len, tail) = rest
+            .split_first_chunk::<2>()
+            .ok_or_else(|| corrupt("truncated chunk"))?;
+        let len = u16::from_be_bytes(*len) as usize;
+        let (s, tail) = tail
+            .split_at_checked(len)
+            .ok_or_else(|| corrupt("truncated chunk"))?;
+        *rest = tail;
+        String::from_utf8(s.to_vec()).map_err(|_| corrupt("chunk entry is not UTF-8"))
+    };
+    let mut entries = BTreeMap::new();
+    while !rest.is_empty() {
+        let id = take(&mut rest)?;
+        let other = take(&mut rest)?;
+        entries.insert(id, other);
+    }
+    Ok(entries)
+}
+
+/// Cut `entries` into about equal pieces of at most about `CHUNK_BYTES`
+/// each, as (first id, encoded) in id order.
+fn pieces(entries: &BTreeMap<String, String>) -> Vec<(&String, Vec<u8>)> {
+    let total: usize = entries.iter().map(|(i, o)| entry_size(i, o)).sum();
+    let n = total.div_ceil(CHUNK_BYTES).max(1);
+    let target = total.div_ceil(n);
+    let mut out = Vec::with_capacity(n);
+    let mut start: Option<&String> = None;
+    let mut piece: Vec<(&String, &String)> = Vec::new();
+    let mut size = 0;
+    for (id, other) in entries {
+        if size >= target {
+            if let Some(first) = start.take() {
+                out.push((first, encode(piece.drain(..))));
+            }
+            size = 0;
+        }
+        start.get_or_insert(id);
+        piece.push((id, other));
+        size += entry_size(id, other);
+    }
+    if let Some(first) = start {
+        out.push((first, encode(piece.into_iter())));
+    }
+    out
+}
+
+impl MapCache {
+    /// The cached chunk holding `id`, loading it through `r` if needed.
+    fn chunk(&mut self, r: &dyn KvRead, side: &[u8], id: &str) -> Result<&mut Chunk> {
+        if !self.sides.contains_key(side) {
+            self.sides.insert(side.to_vec(), BTreeMap::new());
+        }
+        let chunks = self
+            .sides
+            .get_mut(side)
+            .ok_or_else(|| corrupt("map side vanished from the cache"))?;
+        let cached = chunks
+            .range::<str, _>((Bound::Unbounded, Bound::Included(id)))
+            .next_back()
+            .filter(|(_, c)| c.covers(id))
+            .map(|(cid, _)| cid.clone());
+        let cid = match cached {
+            Some(cid) => cid,
+            None => {
+                let (cid, chunk) = load(r, side, id)?;
+                chunks.entry(cid.clone()).or_insert(chunk);
+                cid
+            }
+        };
+        chunks
+            .get_mut(&cid)
+            .ok_or_else(|| corrupt("chunk vanished from the cache"))
+    }
+
+    pub fn get(&mut self, r: &dyn KvRead, side: &[u8], id: &str) -> Result<Option<String>> {
+        Ok(self.chunk(r, side, id)?.entries.get(id).cloned())
+    }
+
+    /// Set `id → other`; returns what `id` mapped to before.
+    pub fn insert(
+        &mut self,
+        r: &dyn KvRead,
+        side: &[u8],
+        id: &str,
+        other: &str,
+    ) -> Result<Option<String>> {
+        let c = self.chunk(r, side, id)?;
+        if c.entries.get(id).map(String::as_str) == Some(other) {
+            return Ok(Some(other.to_owned()));
+        }
+        c.dirty = true;
+        Ok(c.entries.insert(id.to_owned(), other.to_owned()))
+    }
+
+    /// Forget `id`; returns what it mapped to.
+    pub fn remove(&mut self, r: &dyn KvRead, side: &[u8], id: &str) -> Result<Option<String>> {
+        let c = self.chunk(r, side, id)?;
+        let old = c.entries.remove(id);
+        if old.is_some() {
+            c.dirty = true;
+        }
+        Ok(old)
+    }
+
+    /// Every entry of a side, in id order: the stored chunks with what this
+    /// message changed in its cached ones.
+    pub fn all(&self, r: &dyn KvRead, side: &[u8]) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for (_, v) in r.scan(Table::Maps, &KeyRange::prefix(side), usize::MAX)? {
+            out.append(&mut decode(&v)?);
+        }
+        if let Some(chunks) = self.sides.get(side) {
+            for (cid, c) in chunks {
+                let end = match &c.next {
+                    Some(n) => Bound::Excluded(n.clone()),
+                    None => Bound::Unbounded,
+                };
+                let stale: Vec<String> = out
+                    .range::<String, _>((Bound::Included(cid.clone()), end))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in stale {
+                    out.remove(&k);
+                }
+                out.extend(c.entries.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forget a side's cached chunks (the caller removes its rows).
+    pub fn drop_side(&mut self, side: &[u8]) {
+        self.sides.remove(side);
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.sides
+            .values()
+            .any(|chunks| chunks.values().any(|c| c.dirty))
+    }
+
+    /// The row writes of every changed chunk (`None` = remove), emptying
+    /// the cache.
+    pub fn take_writes(&mut self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        for (side, chunks) in std::mem::take(&mut self.sides) {
+            for (cid, c) in chunks.into_iter().filter(|(_, c)| c.dirty) {
+                if c.entries.is_empty() {
+                    if c.stored {
+                        out.push((chunk_key(&side, &cid), None));
+                    }
+                    continue;
+                }
+                // The first piece keeps the chunk's id (its range starts
+                // there); the others start at their first entry, which lies
+                // inside this chunk's range, so no other chunk is hit.
+                for (i, (first, value)) in pieces(&c.entries).into_iter().enumerate() {
+                    let id = if i == 0 { &cid } else { first };
+                    out.push((chunk_key(&side, id), Some(value)));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The stored chunk holding `id` (or the empty first chunk when none does)
+/// and the id of the chunk after it.
+fn load(r: &dyn KvRead, side: &[u8], id: &str) -> Result<(String, Chunk)> {
+    let at_or_before = KeyRange {
+        start: Bound::Included(side.to_vec()),
+        end: Bound::Included(chunk_key(side, id)),
+    };
+    let (cid, entries, stored) = match r.scan_rev(Table::Maps, &at_or_before, 1)?.pop() {
+        Some((k, v)) => (chunk_id(side, &k)?, decode(&v)?, true),
+        None => (String::new(), BTreeMap::new(), false),
+    };
+    let after = KeyRange::prefix_after(side, &chunk_key(side, &cid));
+    let next = match r.scan(Table::Maps, &after, 1)?.pop() {
+        Some((k, _)) => Some(chunk_id(side, &k)?),
+        None => None,
+    };
+    Ok((
+        cid,
+        Chunk {
+            entries,
+            next,
+            stored,
+            dirty: false,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemoryStore, Store, Txn};
+
+    fn side() -> Vec<u8> {
+        b"\x00\x01u\x00\x01d\x00\x01s\x00\x01l".to_vec()
+    }
+
+    fn commit(store: &MemoryStore, cache: &mut MapCache) {
+        let mut t = Txn::new(store);
+        for (k, v) in cache.take_writes() {
+            match v {
+                Some(v) => t.put(Table::Maps, k, v),
+                None => t.remove(Table::Maps, k),
+            }
+        }
+        store.commit(&t.into_batch()).unwrap();
+    }
+
+    fn rows(store: &MemoryStore) -> Vec<(String, usize)> {
+        let s = side();
+        store
+            .scan(Table::Maps, &KeyRange::prefix(&s), usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (chunk_id(&s, &k).unwrap(), decode(&v).unwrap().len()))
+            .collect()
+    }
+
+    #[test]
+    fn a_chunk_round_trips_and_bad_bytes_are_corrupt_not_a_panic() {
+        let mut e = BTreeMap::new();
+        e.insert("luid-1".to_owned(), "g1".to_owned());
+        e.insert("ünï".to_owned(), String::new());
+        assert_eq!(decode(&encode(e.iter())).unwrap(), e);
+        for bad in [
+            &b""[..],
+            b"\x02",
+            b"\x01\x00",
+            b"\x01\x00\x05ab",
+            b"\x01\x00\x01\xff",
+        ] {
+            assert!(matches!(decode(bad), Err(StoreError::Corrupt { .. })));
+        }
+    }
+
+    #[test]
+    fn many_entries_become_a_few_chunks_that_later_messages_find() {
+        let store = MemoryStore::new();
+        let s = side();
+        let mut cache = MapCache::default();
+        for i in 0..1000 {
+            cache
+                .insert(&store, &s, &format!("{i:05}"), &format!("guid-{i}"))
+                .unwrap();
+        }
+        commit(&store, &mut cache);
+        let chunks = rows(&store);
+        // ~20 bytes an entry: 20,000 bytes in 5 pieces of ~4 KB.
+        assert_eq!(chunks.len(), 5, "{chunks:?}");
+        assert_eq!(chunks[0].0, "");
+        assert_eq!(chunks.iter().map(|c| c.1).sum::<usize>(), 1000);
+
+        let mut cache = MapCache::default();
+        for i in [0, 1, 199, 200, 201, 999] {
+            assert_eq!(
+                cache.get(&store, &s, &format!("{i:05}")).unwrap(),
+                Some(format!("guid-{i}"))
+            );
+        }
+        assert_eq!(cache.get(&store, &s, "0").unwrap(), None);
+        assert_eq!(cache.get(&store, &s, "99999").unwrap(), None);
+        assert!(!cache.is_dirty());
+        assert!(cache.take_writes().is_empty());
+    }
+
+    #[test]
+    fn an_edit_rewrites_only_its_chunk_and_an_emptied_chunk_goes() {
+        let store = MemoryStore::new();
+        let s = side();
+        let mut cache = MapCache::default();
+        for i in 0..1000 {
+            cache.insert(&store, &s, &format!("{i:05}"), "g").unwrap();
+        }
+        commit(&store, &mut cache);
+        let before = rows(&store);
+
+        let mut cache = MapCache::default();
+        assert_eq!(
+            cache.insert(&store, &s, "00500", "changed").unwrap(),
+            Some("g".to_owned())
+        );
+        let writes = cache.take_writes();
+        assert_eq!(writes.len(), 1);
+
+        // Empty the last chunk: its row is removed, the others stay.
+        let last = before.last().unwrap().0.clone();
+        let mut cache = MapCache::default();
+        let first: usize = last.parse().unwrap();
+        for i in first..1000 {
+            assert!(
+                cache
+                    .remove(&store, &s, &format!("{i:05}"))
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        assert_eq!(cache.remove(&store, &s, "00999").unwrap(), None);
+        commit(&store, &mut cache);
+        let after = rows(&store);
+        assert_eq!(after.len(), before.len() - 1);
+        assert!(after.iter().all(|(id, _)| *id != last));
+        // Ids of the removed range map again, into the chunk before it.
+        let mut cache = MapCache::default();
+        cache.insert(&store, &s, "00999", "back").unwrap();
+        commit(&store, &mut cache);
+        assert_eq!(rows(&store).len(), before.len() - 1);
+        assert_eq!(
+            MapCache::default().get(&store, &s, "00999").unwrap(),
+            Some("back".to_owned())
+        );
+    }
+
+    #[test]
+    fn all_merges_stored_chunks_with_this_messages_changes() {
+        let store = MemoryStore::new();
+        let s = side();
+        let mut cache = MapCache::default();
+        for i in 0..500 {
+            cache.insert(&store, &s, &format!("{i:04}"), "g").unwrap();
+        }
+        commit(&store, &mut cache);
+        let mut cache = MapCache::default();
+        cache.remove(&store, &s, "0100").unwrap();
+        cache.insert(&store, &s, "0100x", "new").unwrap();
+        let all = cache.all(&store, &s).unwrap();
+        assert_eq!(all.len(), 500);
+        assert!(!all.contains_key("0100"));
+        assert_eq!(all.get("0100x").map(String::as_str), Some("new"));
+    }
+
+    mod model {
+        //! The chunked map against a plain two-way map, over random edits
+        //! spread across messages (commits), on both backends.
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use crate::store::schema::{self, PeerId};
+        use crate::store::{MemoryStore, SledStore, Store, Txn};
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Put(u32, u32),
+            RemoveByLuid(u32),
+            RemoveByGuid(u32),
+            Clear,
+            Commit,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            // Ids of varied length, so chunks split at different places and
+            // some ids sort before every chunk's first id.
+            // Clears are rare, so maps grow to several chunks.
+            prop_oneof![
+                400 => (0u32..600, 0u32..600).prop_map(|(l, g)| Op::Put(l, g)),
+                40 => (0u32..600).prop_map(Op::RemoveByLuid),
+                40 => (0u32..600).prop_map(Op::RemoveByGuid),
+                1 => Just(Op::Clear),
+                30 => Just(Op::Commit),
+            ]
+        }
+
+        fn luid(n: u32) -> String {
+            format!("{}-{n}-{}", "L".repeat((n % 7) as usize), "x".repeat(20))
+        }
+
+        fn guid(n: u32) -> String {
+            format!("{n:x}")
+        }
+
+        fn check(store: &dyn Store, ops: &[Op]) {
+            let p = PeerId {
+                user: "u".into(),
+                device: "d".into(),
+                store: "s".into(),
+            };
+            let other = PeerId {
+                device: "other".into(),
+                ..p.clone()
+            };
+            // A neighbour peer's map must never be touched.
+            let mut t = Txn::new(store);
+            schema::put_map(&mut t, &other, "x", "y").unwrap();
+            store.commit(&t.into_batch()).unwrap();
+
+            let mut by_luid: BTreeMap<String, String> = BTreeMap::new();
+            let mut by_guid: BTreeMap<String, String> = BTreeMap::new();
+            let mut t = Txn::new(store);
+            for op in ops {
+                match op {
+                    Op::Put(l, g) => {
+                        let (l, g) = (luid(*l), guid(*g));
+                        schema::put_map(&mut t, &p, &l, &g).unwrap();
+                        if let Some(old) = by_luid.insert(l.clone(), g.clone()) {
+                            by_guid.remove(&old);
+                        }
+                        if let Some(old) = by_guid.insert(g, l.clone()) {
+                            if old != l {
+                                by_luid.remove(&old);
+                            }
+                        }
+                    }
+                    Op::RemoveByLuid(l) => {
+                        let l = luid(*l);
+                        schema::remove_map_by_luid(&mut t, &p, &l).unwrap();
+                        if let Some(g) = by_luid.remove(&l) {
+                            by_guid.remove(&g);
+                        }
+                    }
+                    Op::RemoveByGuid(g) => {
+                        let g = guid(*g);
+                        schema::remove_map_by_guid(&mut t, &p, &g).unwrap();
+                        if let Some(l) = by_guid.remove(&g) {
+                            by_luid.remove(&l);
+                        }
+                    }
+                    Op::Clear => {
+                        schema::clear_peer_maps(&mut t, &p).unwrap();
+                        by_luid.clear();
+                        by_guid.clear();
+                    }
+                    Op::Commit => {
+                        store.commit(&t.into_batch()).unwrap();
+                        t = Txn::new(store);
+                    }
+                }
+            }
+            // Within the message and after its commit, every lookup agrees.
+            let want: Vec<(String, String)> = by_luid.clone().into_iter().collect();
+            assert_eq!(schema::peer_maps(&t, &p).unwrap(), want);
+            store.commit(&t.into_batch()).unwrap();
+            let t = Txn::new(store);
+            assert_eq!(schema::peer_maps(&t, &p).unwrap(), want);
+            for n in 0..600 {
+                assert_eq!(
+                    schema::guid_for_luid(&t, &p, &luid(n)).unwrap(),
+                    by_luid.get(&luid(n)).cloned()
+                );
+                assert_eq!(
+                    schema::luid_for_guid(&t, &p, &guid(n)).unwrap(),
+                    by_guid.get(&guid(n)).cloned()
+                );
+            }
+            assert_eq!(
+                schema::guid_for_luid(&t, &other, "x").unwrap(),
+                Some("y".into())
+            );
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(24))]
+
+            #[test]
+            fn chunked_maps_agree_with_a_plain_map(
+                ops in proptest::collection::vec(op(), 1..1500)
+            ) {
+                check(&MemoryStore::new(), &ops);
+                check(&SledStore::temporary().unwrap(), &ops);
+            }
+        }
+    }
+}
