@@ -3,7 +3,7 @@
 //! format a peer receives. Text that does not parse as a vCard is compared
 //! as text and never merged.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::contacts::{self, Card, MergePolicy, PropertySet, Region, VCardVersion};
 use crate::engine::conflict::Judge;
@@ -100,9 +100,14 @@ impl Contacts {
 }
 
 /// Per-session slow-sync matcher: a [`contacts::MatchIndex`] over the book,
-/// built from the stored people keys on the first item that needs it.
+/// built from the stored people keys on the first item that needs it, and
+/// the book's content hashes (so the byte-identical check before matching
+/// is a hash lookup, not a store scan per item). Both are snapshots: what
+/// they name is read again from the store, and what this session added is
+/// `taken` anyway.
 pub struct SlowMatcher {
     index: contacts::MatchIndex,
+    content: HashMap<u64, Vec<String>>,
 }
 
 impl std::fmt::Debug for SlowMatcher {
@@ -115,13 +120,22 @@ impl Clone for SlowMatcher {
     fn clone(&self) -> Self {
         SlowMatcher {
             index: self.index.clone(),
+            content: self.content.clone(),
         }
     }
 }
 
 impl SlowMatcher {
-    pub fn from_index(index: contacts::MatchIndex) -> Self {
-        SlowMatcher { index }
+    /// `content`: content hash ([`crate::store::schema::content_hash`]) →
+    /// GUIDs of the live items with it.
+    pub fn new(index: contacts::MatchIndex, content: HashMap<u64, Vec<String>>) -> Self {
+        SlowMatcher { index, content }
+    }
+    /// GUIDs of items whose bytes hash like `data`'s (check the content).
+    pub fn content_candidates(&self, data: &str) -> &[String] {
+        self.content
+            .get(&crate::store::schema::content_hash(data))
+            .map_or(&[], Vec::as_slice)
     }
     /// (guid, identical content) of the stored item this one is.
     pub fn find(&self, data: &str, taken: &HashSet<String>) -> Option<(String, bool)> {

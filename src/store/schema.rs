@@ -595,6 +595,37 @@ pub fn content_candidates(r: &dyn KvRead, b: &BookId, data: &str) -> Result<Vec<
         .collect()
 }
 
+/// Every live item's content hash in a book: hash → GUIDs (a slow sync's
+/// snapshot; one ordered scan instead of a lookup per incoming item).
+pub fn content_hashes(
+    r: &dyn KvRead,
+    b: &BookId,
+) -> Result<std::collections::HashMap<u64, Vec<String>>> {
+    let prefix = key(&[&b.user, &b.store]);
+    let mut out: std::collections::HashMap<u64, Vec<String>> = Default::default();
+    let mut range = KeyRange::prefix(&prefix);
+    loop {
+        let rows = r.scan(Table::ContentIndex, &range, PAGE_ROWS)?;
+        let full = rows.len() == PAGE_ROWS;
+        for (k, _) in &rows {
+            let hash = k
+                .get(prefix.len()..prefix.len() + 8)
+                .and_then(|h| <[u8; 8]>::try_from(h).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| corrupt(Table::ContentIndex, "short content key"))?;
+            let guid = last_str_suffix(Table::ContentIndex, k, prefix.len() + 8)?;
+            out.entry(hash).or_default().push(guid);
+        }
+        match rows.last() {
+            Some((last, _)) if full => range = KeyRange::prefix_after(&prefix, last),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Rows read per scan where a whole book is read in pages.
+const PAGE_ROWS: usize = 5000;
+
 // ---- people index ----------------------------------------------------------
 
 fn people_key(b: &BookId, id_key: &str, guid: &str) -> Vec<u8> {
@@ -758,6 +789,34 @@ mod tests {
             deleted,
             modified_ms: 0,
         }
+    }
+
+    #[test]
+    fn content_hashes_list_every_item_of_the_book_across_pages() {
+        let s = MemoryStore::new();
+        let b = book();
+        let other = BookId {
+            user: "alicf".into(),
+            store: "contacts".into(),
+        };
+        let mut t = Txn::new(&s);
+        // More than a page, two items with the same bytes, another book.
+        for i in 0..PAGE_ROWS + 2 {
+            put_content_key(&mut t, &b, &format!("card {i}"), &format!("g{i}"));
+        }
+        put_content_key(&mut t, &b, "card 0", "twin");
+        put_content_key(&mut t, &other, "card 1", "elsewhere");
+        s.commit(&t.into_batch()).unwrap();
+        let all = content_hashes(&s, &b).unwrap();
+        assert_eq!(all.values().map(Vec::len).sum::<usize>(), PAGE_ROWS + 3);
+        let mut twins = all[&content_hash("card 0")].clone();
+        twins.sort();
+        assert_eq!(twins, ["g0", "twin"]);
+        assert_eq!(all[&content_hash("card 1")], ["g1"]);
+        let last = format!("card {}", PAGE_ROWS + 1);
+        assert_eq!(all[&content_hash(&last)], [format!("g{}", PAGE_ROWS + 1)]);
+        // The same answer as the per-item lookup.
+        assert_eq!(content_candidates(&s, &b, "card 1").unwrap(), ["g1"]);
     }
 
     #[test]

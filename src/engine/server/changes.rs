@@ -616,7 +616,13 @@ fn slow_match(
     data: &str,
     txn: &mut Txn<'_>,
 ) -> Result<Option<(String, ItemRecord, bool)>, EngineError> {
-    for g in schema::content_candidates(txn, book, data)? {
+    // Byte-identical first: no parsing. Until the matcher exists (every
+    // item so far was identical) through the store's content index.
+    let candidates = match &d.slow_index {
+        Some(m) => m.content_candidates(data).to_vec(),
+        None => schema::content_candidates(txn, book, data)?,
+    };
+    for g in candidates {
         if d.touched.contains(&g) {
             continue;
         }
@@ -626,7 +632,8 @@ fn slow_match(
     }
     if d.slow_index.is_none() {
         let index = people::book_index(txn, book, engine.cfg.region)?;
-        d.slow_index = Some(crate::engine::content::SlowMatcher::from_index(index));
+        let content = schema::content_hashes(txn, book)?;
+        d.slow_index = Some(crate::engine::content::SlowMatcher::new(index, content));
     }
     let found = d.slow_index.as_ref().and_then(|i| i.find(data, &d.touched));
     let Some((g, exact)) = found else {
