@@ -36,9 +36,106 @@ const FORMAT: u8 = 1;
 /// `(user, device, store, side)` as a tuple.
 pub type SidePrefix = Vec<u8>;
 
+/// A chunk's entries: as stored until the message changes them (a lookup
+/// binary-searches the stored bytes, so reading a map allocates nothing
+/// but the answer), decoded on the first change.
+#[derive(Debug)]
+enum Entries {
+    /// The stored value and where each entry starts in it, in id order.
+    Stored {
+        bytes: Vec<u8>,
+        starts: Vec<u32>,
+    },
+    Decoded(BTreeMap<String, String>),
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries::Decoded(BTreeMap::new())
+    }
+}
+
+/// One length-prefixed field of a stored chunk at `at`: (bytes, end).
+fn field(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let len = u16::from_be_bytes(*bytes.get(at..)?.first_chunk::<2>()?) as usize;
+    Some((bytes.get(at + 2..at + 2 + len)?, at + 2 + len))
+}
+
+/// The (id, other) byte strings of the entry at `start`.
+fn entry_at(bytes: &[u8], start: u32) -> Option<(&[u8], &[u8])> {
+    let (id, next) = field(bytes, start as usize)?;
+    let (other, _) = field(bytes, next)?;
+    Some((id, other))
+}
+
+/// Check a stored chunk's layout and find where its entries start.
+fn index(bytes: &[u8]) -> Result<Vec<u32>> {
+    match bytes.first() {
+        Some(&FORMAT) => {}
+        Some(_) => return Err(corrupt("unknown chunk format")),
+        None => return Err(corrupt("empty chunk")),
+    }
+    let mut starts = Vec::new();
+    let mut at = 1usize;
+    while at < bytes.len() {
+        starts.push(u32::try_from(at).map_err(|_| corrupt("chunk too large"))?);
+        let (_, next) = field(bytes, at).ok_or_else(|| corrupt("truncated chunk"))?;
+        let (_, end) = field(bytes, next).ok_or_else(|| corrupt("truncated chunk"))?;
+        at = end;
+    }
+    Ok(starts)
+}
+
+impl Entries {
+    fn stored(bytes: Vec<u8>) -> Result<Self> {
+        let starts = index(&bytes)?;
+        Ok(Entries::Stored { bytes, starts })
+    }
+
+    fn get(&self, id: &str) -> Result<Option<String>> {
+        match self {
+            Entries::Decoded(m) => Ok(m.get(id).cloned()),
+            Entries::Stored { bytes, starts } => {
+                // `index` checked every start, so `entry_at` finds each.
+                let found = starts.binary_search_by(|&s| {
+                    entry_at(bytes, s)
+                        .map_or(std::cmp::Ordering::Less, |(i, _)| i.cmp(id.as_bytes()))
+                });
+                let Ok(n) = found else { return Ok(None) };
+                let other = starts
+                    .get(n)
+                    .and_then(|&s| entry_at(bytes, s))
+                    .map(|(_, o)| o)
+                    .ok_or_else(|| corrupt("truncated chunk"))?;
+                String::from_utf8(other.to_vec())
+                    .map(Some)
+                    .map_err(|_| corrupt("chunk entry is not UTF-8"))
+            }
+        }
+    }
+
+    /// The entries, decoded (once) for a change.
+    fn decoded(&mut self) -> Result<&mut BTreeMap<String, String>> {
+        if let Entries::Stored { bytes, .. } = self {
+            *self = Entries::Decoded(decode(bytes)?);
+        }
+        match self {
+            Entries::Decoded(m) => Ok(m),
+            Entries::Stored { .. } => Err(corrupt("chunk left undecoded")),
+        }
+    }
+
+    fn to_map(&self) -> Result<BTreeMap<String, String>> {
+        match self {
+            Entries::Decoded(m) => Ok(m.clone()),
+            Entries::Stored { bytes, .. } => decode(bytes),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Chunk {
-    entries: BTreeMap<String, String>,
+    entries: Entries,
     /// The id of the next stored chunk when this one was loaded: this chunk
     /// holds ids in `[its id, next)`. `None`: up to the end.
     next: Option<String>,
@@ -182,7 +279,7 @@ impl MapCache {
     }
 
     pub fn get(&mut self, r: &dyn KvRead, side: &[u8], id: &str) -> Result<Option<String>> {
-        Ok(self.chunk(r, side, id)?.entries.get(id).cloned())
+        self.chunk(r, side, id)?.entries.get(id)
     }
 
     /// Set `id → other`; returns what `id` mapped to before.
@@ -194,20 +291,24 @@ impl MapCache {
         other: &str,
     ) -> Result<Option<String>> {
         let c = self.chunk(r, side, id)?;
-        if c.entries.get(id).map(String::as_str) == Some(other) {
+        // Mapping what is already mapped (a known device's slow sync,
+        // every Replace) changes nothing: no decode, no write.
+        if c.entries.get(id)?.as_deref() == Some(other) {
             return Ok(Some(other.to_owned()));
         }
+        let old = c.entries.decoded()?.insert(id.to_owned(), other.to_owned());
         c.dirty = true;
-        Ok(c.entries.insert(id.to_owned(), other.to_owned()))
+        Ok(old)
     }
 
     /// Forget `id`; returns what it mapped to.
     pub fn remove(&mut self, r: &dyn KvRead, side: &[u8], id: &str) -> Result<Option<String>> {
         let c = self.chunk(r, side, id)?;
-        let old = c.entries.remove(id);
-        if old.is_some() {
-            c.dirty = true;
+        if c.entries.get(id)?.is_none() {
+            return Ok(None);
         }
+        let old = c.entries.decoded()?.remove(id);
+        c.dirty = true;
         Ok(old)
     }
 
@@ -231,7 +332,7 @@ impl MapCache {
                 for k in stale {
                     out.remove(&k);
                 }
-                out.extend(c.entries.iter().map(|(k, v)| (k.clone(), v.clone())));
+                out.extend(c.entries.to_map()?);
             }
         }
         Ok(out)
@@ -254,7 +355,11 @@ impl MapCache {
         let mut out = Vec::new();
         for (side, chunks) in std::mem::take(&mut self.sides) {
             for (cid, c) in chunks.into_iter().filter(|(_, c)| c.dirty) {
-                if c.entries.is_empty() {
+                // Only a change marks a chunk dirty, and a change decodes it.
+                let Entries::Decoded(entries) = &c.entries else {
+                    continue;
+                };
+                if entries.is_empty() {
                     if c.stored {
                         out.push((chunk_key(&side, &cid), None));
                     }
@@ -263,7 +368,7 @@ impl MapCache {
                 // The first piece keeps the chunk's id (its range starts
                 // there); the others start at their first entry, which lies
                 // inside this chunk's range, so no other chunk is hit.
-                for (i, (first, value)) in pieces(&c.entries).into_iter().enumerate() {
+                for (i, (first, value)) in pieces(entries).into_iter().enumerate() {
                     let id = if i == 0 { &cid } else { first };
                     out.push((chunk_key(&side, id), Some(value)));
                 }
@@ -281,8 +386,8 @@ fn load(r: &dyn KvRead, side: &[u8], id: &str) -> Result<(String, Chunk)> {
         end: Bound::Included(chunk_key(side, id)),
     };
     let (cid, entries, stored) = match r.scan_rev(Table::Maps, &at_or_before, 1)?.pop() {
-        Some((k, v)) => (chunk_id(side, &k)?, decode(&v)?, true),
-        None => (String::new(), BTreeMap::new(), false),
+        Some((k, v)) => (chunk_id(side, &k)?, Entries::stored(v)?, true),
+        None => (String::new(), Entries::default(), false),
     };
     let after = KeyRange::prefix_after(side, &chunk_key(side, &cid));
     let next = match r.scan(Table::Maps, &after, 1)?.pop() {
@@ -344,7 +449,20 @@ mod tests {
             b"\x01\x00\x01\xff",
         ] {
             assert!(matches!(decode(bad), Err(StoreError::Corrupt { .. })));
+            assert!(matches!(
+                Entries::stored(bad.to_vec()),
+                Err(StoreError::Corrupt { .. })
+            ));
         }
+        // Looked up in the stored bytes: the same answers.
+        let stored = Entries::stored(encode(e.iter())).unwrap();
+        assert_eq!(stored.get("luid-1").unwrap(), Some("g1".to_owned()));
+        assert_eq!(stored.get("ünï").unwrap(), Some(String::new()));
+        assert_eq!(stored.get("luid-0").unwrap(), None);
+        assert_eq!(stored.get("zzz").unwrap(), None);
+        // A valid layout holding invalid text: an error when read.
+        let odd = Entries::stored(b"\x01\x00\x01a\x00\x01\xff".to_vec()).unwrap();
+        assert!(matches!(odd.get("a"), Err(StoreError::Corrupt { .. })));
     }
 
     #[test]
