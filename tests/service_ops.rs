@@ -24,8 +24,8 @@ use syncmld::protocol::{
     Alert, Anchor, Command as SyncCommand, Cred, Item, ItemCommand, ItemData, Loc, Meta, SyncBody,
     SyncHdr, SyncMl, alert, auth_type,
 };
-use syncmld::store::SledStore;
-use syncmld::store::schema::{self, BookId};
+use syncmld::store::schema::{self, BookId, PeerId};
+use syncmld::store::{Batch, KeyRange, KvRead, SledStore, Store, Table, Txn};
 use syncmld::wire::xml;
 
 const USER: &str = "alice";
@@ -886,4 +886,63 @@ fn sigterm_during_a_sync_loses_nothing_acknowledged() {
     // The daemon comes back on the same store.
     server.launch();
     server.stop();
+}
+
+// ---- store upgrade -----------------------------------------------------------
+
+/// A tuple key as the store encodes it (length-prefixed strings), for rows
+/// in the form older versions wrote.
+fn tuple_key(parts: &[&str]) -> Vec<u8> {
+    let mut k = Vec::new();
+    for p in parts {
+        k.extend_from_slice(&(p.len() as u16).to_be_bytes());
+        k.extend_from_slice(p.as_bytes());
+    }
+    k
+}
+
+/// A store written before peer maps were chunked (one row per entry and
+/// side) is upgraded by the daemon when it opens it, before it serves.
+#[test]
+fn a_store_with_one_row_maps_is_upgraded_when_the_daemon_opens_it() {
+    let mut server = SyncmldServer::prepare(ServerOpts::default());
+    let (device, book) = ("IMEI:356938035643809", "contacts");
+    {
+        let store = SledStore::open(&server.data_dir().join("store"), 8 << 20).unwrap();
+        let mut b = Batch::default();
+        for i in 0..300 {
+            let (luid, guid) = (format!("{i}"), format!("g{i}"));
+            let l = tuple_key(&[USER, device, book, "L", &luid]);
+            let g = tuple_key(&[USER, device, book, "G", &guid]);
+            b.put(Table::Maps, l, guid.into_bytes());
+            b.put(Table::Maps, g, luid.into_bytes());
+        }
+        store.commit(&b).unwrap();
+    }
+    server.launch();
+    server.stop();
+    let store = SledStore::open(&server.data_dir().join("store"), 8 << 20).unwrap();
+    let rows = store
+        .scan(Table::Maps, &KeyRange::prefix(&[]), usize::MAX)
+        .unwrap();
+    assert!(rows.len() < 10, "{} map rows: not chunked", rows.len());
+    let peer = PeerId {
+        user: USER.into(),
+        device: device.into(),
+        store: book.into(),
+    };
+    let t = Txn::new(&store);
+    for i in (0..300).step_by(37) {
+        let (luid, guid) = (format!("{i}"), format!("g{i}"));
+        assert_eq!(
+            schema::guid_for_luid(&t, &peer, &luid).unwrap(),
+            Some(guid.clone())
+        );
+        assert_eq!(schema::luid_for_guid(&t, &peer, &guid).unwrap(), Some(luid));
+    }
+    assert!(
+        server.log().contains("peer maps moved into chunks"),
+        "{}",
+        server.log()
+    );
 }
