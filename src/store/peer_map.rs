@@ -626,10 +626,10 @@ mod tests {
                         if let Some(old) = by_luid.insert(l.clone(), g.clone()) {
                             by_guid.remove(&old);
                         }
-                        if let Some(old) = by_guid.insert(g, l.clone()) {
-                            if old != l {
-                                by_luid.remove(&old);
-                            }
+                        if let Some(old) = by_guid.insert(g, l.clone())
+                            && old != l
+                        {
+                            by_luid.remove(&old);
                         }
                     }
                     Op::RemoveByLuid(l) => {
