@@ -172,3 +172,40 @@ pub fn portable(p: &Property) -> Property {
 pub fn equivalent(a: &[Property], b: &[Property]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| portable(x) == portable(y))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cards in the forms devices send: 2.1 with quoted-printable and a
+    /// charset, 3.0 with parameters and a photo, 4.0 with CJK text.
+    const CARDS: [&str; 3] = [
+        "BEGIN:VCARD\r\nVERSION:2.1\r\nN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:M=C3=BCller;J=C3=BCrgen\r\nFN:J\u{fc}rgen M\u{fc}ller\r\nTEL;CELL;PREF:+49 170 1234567\r\nTEL;WORK;VOICE:030 123456\r\nEMAIL;INTERNET:j@example.de\r\nREV:20240101T000000Z\r\nEND:VCARD\r\n",
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:abc-1\r\nN:Doe;Jane;;;\r\nFN:Jane Doe\r\nORG:Acme\\, Inc.;R&D\r\nTEL;TYPE=HOME,VOICE:+1 555 0100\r\nADR;TYPE=WORK:;;1 Main St;Springfield;IL;62701;USA\r\nPHOTO;ENCODING=b;TYPE=JPEG:/9j/4AAQSkZJRg==\r\nNOTE:line one\\nline two\r\nEND:VCARD\r\n",
+        "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:\u{5c71}\u{7530}\u{592a}\u{90ce}\r\nN:\u{5c71}\u{7530};\u{592a}\u{90ce};;;\r\nEMAIL;TYPE=work:taro@example.jp\r\nTEL;VALUE=uri;TYPE=cell:tel:+81-90-1234-5678\r\nEND:VCARD\r\n",
+    ];
+
+    /// Fingerprints are stored (the people index): whatever the code that
+    /// computes them becomes, these values must not change, or every
+    /// stored book would stop matching until re-indexed.
+    #[test]
+    fn fingerprints_are_pinned() {
+        let got: Vec<String> = CARDS
+            .iter()
+            .map(|c| format!("{:032x}", fingerprint(&Card::parse(c).unwrap())))
+            .collect();
+        let raw = format!(
+            "{:032x}",
+            fingerprint_lines(&raw_lines("BEGIN:VCARD\nFN:x\n not a line\nEND:VCARD\n"))
+        );
+        assert_eq!(
+            got,
+            [
+                "a43a66b7555de142ed804bd6db6aa293",
+                "9d524423753259d09bb46861eb6ed857",
+                "42f2a22d9d92e92e7aedd9a9810e2526",
+            ]
+        );
+        assert_eq!(raw, "23c9a706057a001d043c211bdd25dfbd");
+    }
+}
