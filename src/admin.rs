@@ -154,7 +154,12 @@ pub fn remove_user(store: &dyn Store, name: &str) -> Result<(), AdminError> {
         return Err(AdminError::NoUser(name.to_owned()));
     }
     let mut t = Txn::new(store);
-    schema::remove_prefixed(&mut t, &Table::PER_USER, &[name])?;
+    // Every table is keyed by user first, except the store-wide `Meta`.
+    let per_user: Vec<Table> = Table::ALL
+        .into_iter()
+        .filter(|t| *t != Table::Meta)
+        .collect();
+    schema::remove_prefixed(&mut t, &per_user, &[name])?;
     store.commit(&t.into_batch())?;
     Ok(())
 }
@@ -266,7 +271,7 @@ pub fn list_conflicts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::store::{KeyRange, KvRead, MemoryStore};
 
     #[test]
     fn add_user_stores_only_the_digest() {
@@ -359,8 +364,25 @@ mod tests {
             schema::user(&s, "alice").unwrap().unwrap().md5_userpass,
             auth::userpass_digest("alice", "new")
         );
+        // Their device's map goes too; the store-wide upgrade record stays.
+        crate::store::upgrade::run(&s).unwrap();
+        let peer = schema::PeerId {
+            user: "alice".into(),
+            device: "d1".into(),
+            store: "contacts".into(),
+        };
+        let mut t = Txn::new(&s);
+        schema::put_map(&mut t, &peer, "1", "g1").unwrap();
+        s.commit(&t.into_batch()).unwrap();
+        let meta = s.scan(Table::Meta, &KeyRange::prefix(&[]), 10).unwrap();
+        assert_eq!(meta.len(), 1);
         remove_user(&s, "alice").unwrap();
         assert!(schema::user(&s, "alice").unwrap().is_none());
+        assert!(schema::peer_maps(&Txn::new(&s), &peer).unwrap().is_empty());
+        assert_eq!(
+            s.scan(Table::Meta, &KeyRange::prefix(&[]), 10).unwrap(),
+            meta
+        );
         assert!(schema::items_page(&s, &book, "", 10).unwrap().is_empty());
         assert!(schema::devices(&s, "alice").unwrap().is_empty());
         assert_eq!(schema::devices(&s, "alicex").unwrap().len(), 1);

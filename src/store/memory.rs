@@ -41,17 +41,7 @@ impl KvRead for MemoryStore {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let guard = self.lock()?;
-        let Some(t) = guard.get(&table) else {
-            return Ok(Vec::new());
-        };
-        let Some(bounds) = super::overlay::borrowed(range) else {
-            return Ok(Vec::new());
-        };
-        Ok(t.range::<[u8], _>(bounds)
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        self.rows(table, range, limit, false)
     }
 
     fn scan_rev(
@@ -60,18 +50,30 @@ impl KvRead for MemoryStore {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.rows(table, range, limit, true)
+    }
+}
+
+impl MemoryStore {
+    /// Up to `limit` rows of `range`, in key order or (`rev`) descending.
+    fn rows(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+        rev: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let guard = self.lock()?;
-        let Some(t) = guard.get(&table) else {
+        let (Some(t), Some(bounds)) = (guard.get(&table), super::overlay::borrowed(range)) else {
             return Ok(Vec::new());
         };
-        let Some(bounds) = super::overlay::borrowed(range) else {
-            return Ok(Vec::new());
-        };
-        Ok(t.range::<[u8], _>(bounds)
-            .rev()
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        let rows = t.range::<[u8], _>(bounds);
+        let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
+        Ok(if rev {
+            rows.rev().take(limit).map(clone).collect()
+        } else {
+            rows.take(limit).map(clone).collect()
+        })
     }
 }
 

@@ -94,24 +94,6 @@ impl Table {
         Table::Meta,
     ];
 
-    /// The tables keyed by user first (everything but [`Table::Meta`]).
-    pub const PER_USER: [Table; 14] = [
-        Table::Users,
-        Table::Devices,
-        Table::Nonces,
-        Table::Books,
-        Table::Items,
-        Table::Changes,
-        Table::Tombstones,
-        Table::Maps,
-        Table::Peers,
-        Table::PendingMaps,
-        Table::Conflicts,
-        Table::ContentIndex,
-        Table::PeopleIndex,
-        Table::PeopleKeys,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             Table::Users => "users",

@@ -151,32 +151,7 @@ impl KvRead for Txn<'_> {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        // Pending writes in range, in key order.
-        let Some(bounds) = borrowed(range) else {
-            return Ok(Vec::new());
-        };
-        let local: Vec<(&Vec<u8>, &Option<Vec<u8>>)> =
-            self.table(table).range::<[u8], _>(bounds).collect();
-        if local.is_empty() {
-            return self.base.scan(table, range, limit);
-        }
-        // Removed keys may hide base entries, so ask the base for enough.
-        let removed = local.iter().filter(|(_, v)| v.is_none()).count();
-        let base = self
-            .base
-            .scan(table, range, limit.saturating_add(removed))?;
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = base.into_iter().collect();
-        for (k, v) in local {
-            match v {
-                Some(v) => {
-                    merged.insert(k.clone(), v.clone());
-                }
-                None => {
-                    merged.remove(k);
-                }
-            }
-        }
-        Ok(merged.into_iter().take(limit).collect())
+        self.merged_scan(table, range, limit, false)
     }
 
     fn scan_rev(
@@ -185,18 +160,39 @@ impl KvRead for Txn<'_> {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.merged_scan(table, range, limit, true)
+    }
+}
+
+impl Txn<'_> {
+    /// The base's rows of `range` with this message's writes laid over
+    /// them, up to `limit`, in key order or (`rev`) descending.
+    fn merged_scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+        rev: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let base_scan = |limit| {
+            if rev {
+                self.base.scan_rev(table, range, limit)
+            } else {
+                self.base.scan(table, range, limit)
+            }
+        };
+        // Pending writes in range.
         let Some(bounds) = borrowed(range) else {
             return Ok(Vec::new());
         };
         let local: Vec<(&Vec<u8>, &Option<Vec<u8>>)> =
             self.table(table).range::<[u8], _>(bounds).collect();
         if local.is_empty() {
-            return self.base.scan_rev(table, range, limit);
+            return base_scan(limit);
         }
+        // Removed keys may hide base entries, so ask the base for enough.
         let removed = local.iter().filter(|(_, v)| v.is_none()).count();
-        let base = self
-            .base
-            .scan_rev(table, range, limit.saturating_add(removed))?;
+        let base = base_scan(limit.saturating_add(removed))?;
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = base.into_iter().collect();
         for (k, v) in local {
             match v {
@@ -208,7 +204,11 @@ impl KvRead for Txn<'_> {
                 }
             }
         }
-        Ok(merged.into_iter().rev().take(limit).collect())
+        Ok(if rev {
+            merged.into_iter().rev().take(limit).collect()
+        } else {
+            merged.into_iter().take(limit).collect()
+        })
     }
 }
 

@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use super::schema::push_str;
 use super::{KeyRange, KvRead, Result, StoreError, Table};
 
 /// Target size of one stored chunk. Large enough that a slow sync writes
@@ -177,14 +178,6 @@ fn chunk_id(side: &[u8], key: &[u8]) -> Result<String> {
     String::from_utf8(raw.to_vec()).map_err(|_| corrupt("chunk id is not UTF-8"))
 }
 
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    // Ids are bounded by the engine (≤ 1 KiB); clamp rather than panic.
-    let b = s.as_bytes();
-    let len = b.len().min(u16::MAX as usize);
-    out.extend_from_slice(&(len as u16).to_be_bytes());
-    out.extend_from_slice(&b[..len]);
-}
-
 fn entry_size(id: &str, other: &str) -> usize {
     4 + id.len() + other.len()
 }
@@ -199,26 +192,12 @@ fn encode<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<u8
 }
 
 fn decode(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
-    let (&format, mut rest) = bytes.split_first().ok_or_else(|| corrupt("empty chunk"))?;
-    if format != FORMAT {
-        return Err(corrupt("unknown chunk format"));
-    }
-    let take = |rest: &mut &[u8]| -> Result<String> {
-        let (len, tail) = rest
-            .split_first_chunk::<2>()
-            .ok_or_else(|| corrupt("truncated chunk"))?;
-        let len = u16::from_be_bytes(*len) as usize;
-        let (s, tail) = tail
-            .split_at_checked(len)
-            .ok_or_else(|| corrupt("truncated chunk"))?;
-        *rest = tail;
-        String::from_utf8(s.to_vec()).map_err(|_| corrupt("chunk entry is not UTF-8"))
-    };
+    let text =
+        |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| corrupt("chunk entry is not UTF-8"));
     let mut entries = BTreeMap::new();
-    while !rest.is_empty() {
-        let id = take(&mut rest)?;
-        let other = take(&mut rest)?;
-        entries.insert(id, other);
+    for start in index(bytes)? {
+        let (id, other) = entry_at(bytes, start).ok_or_else(|| corrupt("truncated chunk"))?;
+        entries.insert(text(id)?, text(other)?);
     }
     Ok(entries)
 }

@@ -136,7 +136,7 @@ pub struct PeerState {
 
 // ---- key encoding ----------------------------------------------------------
 
-fn push_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn push_str(out: &mut Vec<u8>, s: &str) {
     // Component lengths are bounded by the callers (GUIDs ≤ 32, ids ≤ 1 KiB
     // enforced by the engine); clamp defensively instead of panicking.
     let b = s.as_bytes();

@@ -97,21 +97,7 @@ impl KvRead for SledStore {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        if super::overlay::borrowed(range).is_none() {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        for kv in self
-            .tree(table)
-            .range::<Vec<u8>, _>((range.start.clone(), range.end.clone()))
-        {
-            if out.len() >= limit {
-                break;
-            }
-            let (k, v) = kv.map_err(backend)?;
-            out.push((k.to_vec(), v.to_vec()));
-        }
-        Ok(out)
+        self.rows(table, range, limit, false)
     }
 
     fn scan_rev(
@@ -120,22 +106,36 @@ impl KvRead for SledStore {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.rows(table, range, limit, true)
+    }
+}
+
+impl SledStore {
+    /// Up to `limit` rows of `range`, in key order or (`rev`) descending.
+    fn rows(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+        rev: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         if super::overlay::borrowed(range).is_none() {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
-        for kv in self
+        let iter = self
             .tree(table)
-            .range::<Vec<u8>, _>((range.start.clone(), range.end.clone()))
-            .rev()
-        {
-            if out.len() >= limit {
-                break;
-            }
-            let (k, v) = kv.map_err(backend)?;
-            out.push((k.to_vec(), v.to_vec()));
-        }
-        Ok(out)
+            .range::<Vec<u8>, _>((range.start.clone(), range.end.clone()));
+        let rows: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if rev {
+            Box::new(iter.rev())
+        } else {
+            Box::new(iter)
+        };
+        rows.take(limit)
+            .map(|kv| {
+                let (k, v) = kv.map_err(backend)?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
     }
 }
 
