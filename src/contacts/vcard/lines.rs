@@ -12,37 +12,30 @@
 //! * a line with no `:` inside a card is text that a sloppy writer broke
 //!   with a raw newline: it continues the previous value.
 
+use std::borrow::Cow;
+
 use super::VCardVersion;
 use crate::contacts::error::VCardError;
 
 /// One unfolded content line and the physical line it started on (1-based).
+/// Borrowed from the input unless unfolding had to join lines.
 #[derive(Debug)]
-pub(super) struct Logical {
+pub(super) struct Logical<'a> {
     pub line: usize,
-    pub bytes: Vec<u8>,
+    pub bytes: Cow<'a, [u8]>,
 }
 
 /// Split `data` into physical lines on CRLF, LF or CR.
 fn physical(data: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(data.len() / 32 + 4);
     let mut start = 0;
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'\r' => {
-                out.push(&data[start..i]);
-                if data.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-                start = i + 1;
-            }
-            b'\n' => {
-                out.push(&data[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
+    let mut from = 0;
+    while let Some(at) = memchr::memchr2(b'\r', b'\n', &data[from..]) {
+        let i = from + at;
+        out.push(&data[start..i]);
+        let crlf = data[i] == b'\r' && data.get(i + 1) == Some(&b'\n');
+        start = i + if crlf { 2 } else { 1 };
+        from = start;
     }
     if start < data.len() {
         out.push(&data[start..]);
@@ -68,10 +61,10 @@ fn is_base64_text(line: &[u8]) -> bool {
 /// The part of a content line before its first `:` outside quotes.
 pub(super) fn header_end(bytes: &[u8]) -> Option<usize> {
     let mut quoted = false;
-    for (i, b) in bytes.iter().enumerate() {
-        match b {
+    for i in memchr::memchr2_iter(b'"', b':', bytes) {
+        match bytes[i] {
             b'"' => quoted = !quoted,
-            b':' if !quoted => return Some(i),
+            _ if !quoted => return Some(i),
             _ => {}
         }
     }
@@ -90,21 +83,20 @@ fn transfer(bytes: &[u8]) -> Transfer {
     let Some(end) = header_end(bytes) else {
         return Transfer::Plain;
     };
-    let header = String::from_utf8_lossy(&bytes[..end]).to_ascii_uppercase();
     // Parameter values are compared whole: `ENCODING=B`, bare `BASE64`.
     let mut t = Transfer::Plain;
-    for part in header.split(';').skip(1) {
-        let (name, v) = match part.split_once('=') {
-            Some((n, v)) => (n.trim(), v.trim()),
-            None => ("ENCODING", part.trim()),
+    for part in bytes[..end].split(|b| *b == b';').skip(1) {
+        let (name, v) = match part.iter().position(|b| *b == b'=') {
+            Some(eq) => (trim(&part[..eq]), trim(&part[eq + 1..])),
+            None => (&b"ENCODING"[..], trim(part)),
         };
-        if name != "ENCODING" {
+        if !name.eq_ignore_ascii_case(b"ENCODING") {
             continue;
         }
-        match v {
-            "QUOTED-PRINTABLE" => t = Transfer::QuotedPrintable,
-            "BASE64" | "B" => t = Transfer::Base64,
-            _ => {}
+        if v.eq_ignore_ascii_case(b"QUOTED-PRINTABLE") {
+            t = Transfer::QuotedPrintable;
+        } else if v.eq_ignore_ascii_case(b"BASE64") || v.eq_ignore_ascii_case(b"B") {
+            t = Transfer::Base64;
         }
     }
     t
@@ -124,7 +116,7 @@ pub(super) fn sniff_version(lines: &[&[u8]]) -> VCardVersion {
 
 /// The content lines between BEGIN:VCARD and END:VCARD (both excluded),
 /// unfolded, and the card's version.
-pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical>), VCardError> {
+pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical<'_>>), VCardError> {
     let phys = physical(data);
     let begin = phys
         .iter()
@@ -134,7 +126,7 @@ pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical>),
     let version = sniff_version(body);
     let v21 = version == VCardVersion::V21;
 
-    let mut out: Vec<Logical> = Vec::new();
+    let mut out: Vec<Logical> = Vec::with_capacity(body.len());
     let mut cur: Option<Logical> = None;
     // The transfer encoding of `cur`, once its header is complete.
     let mut cur_transfer: Option<Transfer> = None;
@@ -155,24 +147,26 @@ pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical>),
             };
             // A soft line break: the value goes on verbatim on this line.
             if t == Transfer::QuotedPrintable && c.bytes.last() == Some(&b'=') && !is_end {
-                c.bytes.pop();
-                c.bytes.extend_from_slice(l);
+                let b = c.bytes.to_mut();
+                b.pop();
+                b.extend_from_slice(l);
                 continue;
             }
             // In 2.1 a blank line ends a value (BASE64); in 3.0/4.0 a
             // folded line may hold nothing but the blank it continues with.
             if matches!(l.first(), Some(b' ' | b'\t')) && (!v21 || !is_blank(l)) {
                 let rest = if v21 { l } else { &l[1..] };
-                c.bytes.extend_from_slice(rest);
+                c.bytes.to_mut().extend_from_slice(rest);
                 continue;
             }
             if t == Transfer::Base64 && is_base64_text(l) {
-                c.bytes.extend_from_slice(l);
+                c.bytes.to_mut().extend_from_slice(l);
                 continue;
             }
             if !is_blank(l) && !is_end && !starts_property(body, k, v21) {
-                c.bytes.push(b'\n');
-                c.bytes.extend_from_slice(l);
+                let b = c.bytes.to_mut();
+                b.push(b'\n');
+                b.extend_from_slice(l);
                 continue;
             }
         }
@@ -192,7 +186,7 @@ pub(super) fn logical_lines(data: &[u8]) -> Result<(VCardVersion, Vec<Logical>),
         cur_transfer = None;
         cur = Some(Logical {
             line: lineno,
-            bytes: l.to_vec(),
+            bytes: Cow::Borrowed(l),
         });
     }
     if !ended {

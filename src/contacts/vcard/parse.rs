@@ -13,6 +13,7 @@ pub(super) fn is_binary_prop(name: &str) -> bool {
 pub(super) fn parse(data: &[u8]) -> Result<Card, VCardError> {
     let (version, lines) = logical_lines(data)?;
     let mut card = Card::new(version);
+    card.props.reserve(lines.len());
     for l in lines {
         if let Some(p) = property(&l.bytes, l.line, version)? {
             card.props.push(p);
@@ -22,20 +23,22 @@ pub(super) fn parse(data: &[u8]) -> Result<Card, VCardError> {
 }
 
 /// Split on `sep` outside double quotes.
-fn split_unquoted(s: &str, sep: char) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut quoted = false;
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        if c == '"' {
-            quoted = !quoted;
-        } else if c == sep && !quoted {
-            out.push(&s[start..i]);
-            start = i + sep.len_utf8();
+fn split_unquoted(s: &str, sep: char) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        let mut quoted = false;
+        for (i, c) in s.char_indices() {
+            if c == '"' {
+                quoted = !quoted;
+            } else if c == sep && !quoted {
+                rest = Some(&s[i + sep.len_utf8()..]);
+                return Some(&s[..i]);
+            }
         }
-    }
-    out.push(&s[start..]);
-    out
+        rest = None;
+        Some(s)
+    })
 }
 
 fn unquote(s: &str) -> String {
@@ -74,7 +77,7 @@ fn property(
     };
     let header = String::from_utf8_lossy(&bytes[..colon]);
     let raw_value = &bytes[colon + 1..];
-    let mut parts = split_unquoted(&header, ';').into_iter();
+    let mut parts = split_unquoted(&header, ';');
     let full_name = parts.next().unwrap_or("").trim();
     let (group, name) = match full_name.rsplit_once('.') {
         Some((g, n)) => (Some(g.to_owned()), n),
@@ -105,10 +108,7 @@ fn property(
             continue;
         }
         let (pname, values) = match part.split_once('=') {
-            Some((n, v)) => (
-                param_name(n),
-                split_unquoted(v, ',').into_iter().map(unquote).collect(),
-            ),
+            Some((n, v)) => (param_name(n), split_unquoted(v, ',').map(unquote).collect()),
             None => bare_param(part),
         };
         if pname.is_empty() {
@@ -117,19 +117,18 @@ fn property(
         }
         match pname.as_str() {
             "ENCODING" => {
-                let v = values.first().map(|v| v.to_ascii_uppercase());
-                match v.as_deref() {
-                    Some("QUOTED-PRINTABLE") => t.qp = true,
-                    Some("BASE64" | "B") => t.base64 = true,
-                    Some("8BIT" | "7BIT") => {}
-                    _ => {
-                        // Unknown encoding: keep it as a parameter.
-                        params.push(Param {
-                            name: pname,
-                            values,
-                        });
-                        continue;
-                    }
+                let is = |w: &str| values.first().is_some_and(|v| v.eq_ignore_ascii_case(w));
+                if is("QUOTED-PRINTABLE") {
+                    t.qp = true;
+                } else if is("BASE64") || is("B") {
+                    t.base64 = true;
+                } else if !is("8BIT") && !is("7BIT") {
+                    // Unknown encoding: keep it as a parameter.
+                    params.push(Param {
+                        name: pname,
+                        values,
+                    });
+                    continue;
                 }
                 t.encoding_param = Some(Param {
                     name: pname,
@@ -158,17 +157,20 @@ fn property(
 fn param_name(n: &str) -> String {
     n.chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-        .collect::<String>()
-        .to_ascii_uppercase()
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// A parameter without `=`: 2.1 type words (`CELL`), encodings and charsets
 /// written bare by sloppy writers.
 fn bare_param(word: &str) -> (String, Vec<String>) {
-    let up = word.to_ascii_uppercase();
-    match up.as_str() {
-        "QUOTED-PRINTABLE" | "BASE64" | "8BIT" | "7BIT" => ("ENCODING".into(), vec![up]),
-        _ => ("TYPE".into(), vec![unquote(word)]),
+    let encoding = ["QUOTED-PRINTABLE", "BASE64", "8BIT", "7BIT"]
+        .iter()
+        .any(|e| word.eq_ignore_ascii_case(e));
+    if encoding {
+        ("ENCODING".into(), vec![word.to_ascii_uppercase()])
+    } else {
+        ("TYPE".into(), vec![unquote(word)])
     }
 }
 
@@ -199,8 +201,10 @@ fn decode_value(
     {
         return v;
     }
+    let qp;
     let s = if t.qp {
-        decode_charset(&qp_decode(raw), t.charset.as_deref(), true)
+        qp = qp_decode(raw);
+        decode_charset(&qp, t.charset.as_deref(), true)
     } else {
         decode_charset(raw, t.charset.as_deref(), false)
     };
