@@ -33,6 +33,36 @@ struct Entry {
 
 type Bucket = Vec<u32>;
 
+/// An incoming item parsed once for matching: its card (none when the
+/// parser refuses the text: then only an identical copy matches it) and
+/// its content fingerprint.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    card: Option<Card>,
+    fingerprint: u128,
+}
+
+impl Probe {
+    pub fn of(data: &str) -> Probe {
+        match Card::parse(data) {
+            Ok(card) => Probe {
+                fingerprint: fingerprint(&card),
+                card: Some(card),
+            },
+            Err(_) => Probe {
+                card: None,
+                fingerprint: fingerprint_lines(&raw_lines(data)),
+            },
+        }
+    }
+
+    /// The fingerprint the stored keys carry for the same content
+    /// ([`fingerprint_key`]).
+    pub fn fingerprint(&self) -> u128 {
+        self.fingerprint
+    }
+}
+
 /// The index of a book's contacts for matching. Build it once per slow
 /// sync (or keep it up to date with `insert`/`remove`).
 #[derive(Debug, Clone)]
@@ -138,9 +168,14 @@ impl MatchIndex {
     /// [`find`](Self::find) for an item's text; text the parser refuses
     /// matches only an identical copy.
     pub fn find_vcard(&self, data: &str, taken: &HashSet<String>) -> Option<Match> {
-        match Card::parse(data) {
-            Ok(card) => self.find(&card, taken),
-            Err(_) => self.find_exact(fingerprint_lines(&raw_lines(data)), taken),
+        self.find_probe(&Probe::of(data), taken)
+    }
+
+    /// [`find_vcard`](Self::find_vcard) for an item parsed already.
+    pub fn find_probe(&self, probe: &Probe, taken: &HashSet<String>) -> Option<Match> {
+        match &probe.card {
+            Some(card) => self.find_with(card, probe.fingerprint, taken),
+            None => self.find_exact(probe.fingerprint, taken),
         }
     }
 
@@ -200,8 +235,11 @@ impl MatchIndex {
     /// The stored contact `card` is the same person as, skipping the GUIDs
     /// in `taken` (already matched or mapped in this session).
     pub fn find(&self, card: &Card, taken: &HashSet<String>) -> Option<Match> {
+        self.find_with(card, fingerprint(card), taken)
+    }
+
+    fn find_with(&self, card: &Card, fp: u128, taken: &HashSet<String>) -> Option<Match> {
         let live = |id: &u32| self.live(*id, taken);
-        let fp = fingerprint(card);
         if let Some(m) = self.find_exact(fp, taken) {
             return Some(m);
         }

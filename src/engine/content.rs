@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::contacts::{self, Card, MergePolicy, PropertySet, Region, VCardVersion};
 use crate::engine::conflict::Judge;
+use crate::store::schema::BookMeta;
 
 /// Contents compared as contacts.
 #[derive(Debug, Clone, Copy)]
@@ -99,37 +100,85 @@ impl Contacts {
     }
 }
 
-/// Per-session slow-sync matcher: a [`contacts::MatchIndex`] over the book,
-/// built from the stored people keys on the first item that needs it, and
-/// the book's content hashes (so the byte-identical check before matching
-/// is a hash lookup, not a store scan per item). Both are snapshots: what
-/// they name is read again from the store, and what this session added is
-/// `taken` anyway.
+/// Per-session slow-sync matcher, three snapshots of the book taken on the
+/// first item that needs them, cheapest first:
+/// * content hashes: a byte-identical copy is a hash lookup, no parse;
+/// * content fingerprints (from the stored people keys): the same content
+///   written another way (another vCard version, folding, order) is found
+///   after parsing only the incoming card;
+/// * a [`contacts::MatchIndex`] of the whole book's identity keys, built
+///   only when an item has no identical twin — most of a device's cards
+///   usually do, and this is the expensive one.
+///
+/// The snapshots outlive the message they were taken in, and other
+/// sessions may write the book between two messages: the engine notes
+/// what the change log says moved since ([`Self::note_change`], one range
+/// scan per message), and what moved is read again from the store. What
+/// this session matched or added is `taken` anyway.
+#[derive(Clone)]
 pub struct SlowMatcher {
-    index: contacts::MatchIndex,
     content: HashMap<u64, Vec<String>>,
+    fingerprints: HashMap<u128, Vec<String>>,
+    people: Option<contacts::MatchIndex>,
+    /// The book's change sequence the snapshots are known good up to, and
+    /// the items changed after the snapshots were taken (read again before
+    /// they are trusted).
+    seen_seq: u64,
+    moved: HashSet<String>,
+    /// The book's purge count at the snapshot; `None` once it changed (a
+    /// purge leaves no change behind, so every item is read again).
+    purged: Option<u64>,
 }
 
 impl std::fmt::Debug for SlowMatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SlowMatcher({} items)", self.index.len())
-    }
-}
-
-impl Clone for SlowMatcher {
-    fn clone(&self) -> Self {
-        SlowMatcher {
-            index: self.index.clone(),
-            content: self.content.clone(),
-        }
+        write!(
+            f,
+            "SlowMatcher({} fingerprints, people index {})",
+            self.fingerprints.len(),
+            self.people.as_ref().map_or(0, contacts::MatchIndex::len)
+        )
     }
 }
 
 impl SlowMatcher {
     /// `content`: content hash ([`crate::store::schema::content_hash`]) →
-    /// GUIDs of the live items with it.
-    pub fn new(index: contacts::MatchIndex, content: HashMap<u64, Vec<String>>) -> Self {
-        SlowMatcher { index, content }
+    /// GUIDs of the live items with it; `fingerprints`: content fingerprint
+    /// → GUIDs of the live items with it; `at`: the book's counters when
+    /// both were read.
+    pub fn new(
+        content: HashMap<u64, Vec<String>>,
+        fingerprints: HashMap<u128, Vec<String>>,
+        at: &BookMeta,
+    ) -> Self {
+        SlowMatcher {
+            content,
+            fingerprints,
+            people: None,
+            seen_seq: at.seq,
+            moved: HashSet::new(),
+            purged: Some(at.purged),
+        }
+    }
+    /// The book's purge count now.
+    pub fn note_purges(&mut self, purged: u64) {
+        if self.purged != Some(purged) {
+            self.purged = None;
+        }
+    }
+    /// The change sequence up to which changes have been noted.
+    pub fn seen_seq(&self) -> u64 {
+        self.seen_seq
+    }
+    /// Item `guid` changed at `seq` (after [`Self::seen_seq`]).
+    pub fn note_change(&mut self, seq: u64, guid: String) {
+        self.seen_seq = self.seen_seq.max(seq);
+        self.moved.insert(guid);
+    }
+    /// Is `guid` as the snapshots saw it (live, same content), as far as
+    /// the noted changes say?
+    pub fn unchanged(&self, guid: &str) -> bool {
+        self.purged.is_some() && !self.moved.contains(guid)
     }
     /// GUIDs of items whose bytes hash like `data`'s (check the content).
     pub fn content_candidates(&self, data: &str) -> &[String] {
@@ -137,10 +186,25 @@ impl SlowMatcher {
             .get(&crate::store::schema::content_hash(data))
             .map_or(&[], Vec::as_slice)
     }
-    /// (guid, identical content) of the stored item this one is.
-    pub fn find(&self, data: &str, taken: &HashSet<String>) -> Option<(String, bool)> {
-        self.index
-            .find_vcard(data, taken)
+    /// GUIDs of items with the probe's content, however written.
+    pub fn same_content(&self, probe: &contacts::Probe) -> &[String] {
+        self.fingerprints
+            .get(&probe.fingerprint())
+            .map_or(&[], Vec::as_slice)
+    }
+    /// Is the people index still to be built (with [`Self::set_people`])?
+    pub fn needs_people(&self) -> bool {
+        self.people.is_none()
+    }
+    pub fn set_people(&mut self, index: contacts::MatchIndex) {
+        self.people = Some(index);
+    }
+    /// (guid, identical content) of the stored item this one is the same
+    /// person as, through the people index (`None` until it is set).
+    pub fn find(&self, probe: &contacts::Probe, taken: &HashSet<String>) -> Option<(String, bool)> {
+        self.people
+            .as_ref()?
+            .find_probe(probe, taken)
             .map(|m| (m.guid, m.exact))
     }
 }

@@ -97,6 +97,10 @@ pub struct BookMeta {
     /// The form of the people index's keys `people_seq` was reached with
     /// (the engine re-indexes the book when its form is newer).
     pub people_version: u32,
+    /// Tombstones purged so far. A purge removes the item's change with
+    /// it, so a reader that follows the change log to learn what moved
+    /// (a slow sync's snapshots) must also watch this.
+    pub purged: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -298,6 +302,20 @@ pub fn item(r: &dyn KvRead, b: &BookId, guid: &str) -> Result<Option<ItemRecord>
     get_rec(r, Table::Items, &key(&[&b.user, &b.store, guid]))
 }
 
+/// Is `guid` a live item (stored, not a tombstone)? Reads the record
+/// without building its text.
+pub fn item_is_live(r: &dyn KvRead, b: &BookId, guid: &str) -> Result<bool> {
+    /// An item record read for its tombstone flag only (the other fields
+    /// are skipped by the decoder).
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Liveness {
+        deleted: bool,
+    }
+    let rec: Option<Liveness> = get_rec(r, Table::Items, &key(&[&b.user, &b.store, guid]))?;
+    Ok(rec.is_some_and(|l| !l.deleted))
+}
+
 /// Write an item (or tombstone) and move its change-log entry to `rec.seq`.
 /// `old_seq` is the sequence of the record it replaces, if any.
 pub fn put_item(
@@ -347,6 +365,9 @@ pub fn remove_prefixed(t: &mut Txn<'_>, tables: &[Table], parts: &[&str]) -> Res
 
 /// Forget a tombstone entirely (every peer has seen the delete).
 pub fn purge_item(t: &mut Txn<'_>, b: &BookId, guid: &str, rec: &ItemRecord) -> Result<()> {
+    let mut meta = book_meta(t, b)?;
+    meta.purged += 1;
+    put_book_meta(t, b, &meta);
     t.remove(Table::Items, key(&[&b.user, &b.store, guid]));
     t.remove(Table::Changes, key_seq(&[&b.user, &b.store], rec.seq));
     t.remove(Table::Tombstones, key_seq(&[&b.user, &b.store], rec.seq));
@@ -671,6 +692,58 @@ pub fn people_keys_page(
     limit: usize,
 ) -> Result<Vec<(String, Vec<String>)>> {
     decoded_book_page(r, Table::PeopleKeys, b, after, limit)
+}
+
+/// The next `limit` (GUID, content fingerprint) of the book's people index
+/// after `after`: the `f:` key of each item's keys, read without building
+/// the key list (`None`: keys of a form without one).
+pub fn people_fingerprints_page(
+    r: &dyn KvRead,
+    b: &BookId,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<(String, Option<u128>)>> {
+    let rows: Vec<(String, FingerprintOf)> =
+        decoded_book_page(r, Table::PeopleKeys, b, after, limit)?;
+    Ok(rows.into_iter().map(|(g, f)| (g, f.0)).collect())
+}
+
+/// A stored key list read for its fingerprint key only: the keys are
+/// looked at in the decoder's buffer, none is allocated.
+struct FingerprintOf(Option<u128>);
+
+impl<'de> Deserialize<'de> for FingerprintOf {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = FingerprintOf;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of people keys")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<FingerprintOf, A::Error> {
+                let mut found = None;
+                while let Some(FingerprintOf(fp)) = seq.next_element::<FingerprintOf>()? {
+                    found = found.or(fp);
+                }
+                Ok(FingerprintOf(found))
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                k: &str,
+            ) -> std::result::Result<FingerprintOf, E> {
+                Ok(FingerprintOf(
+                    k.strip_prefix("f:")
+                        .and_then(|hex| u128::from_str_radix(hex, 16).ok()),
+                ))
+            }
+        }
+        // A list at the top, a string inside it: `deserialize_any` lets the
+        // data say which (CBOR is self-describing).
+        d.deserialize_any(Keys)
+    }
 }
 
 /// Up to `limit` GUIDs indexed under `id_key`.

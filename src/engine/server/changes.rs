@@ -12,6 +12,7 @@ use base64::Engine as _;
 use crate::contacts;
 use crate::engine::book::{self, Change};
 use crate::engine::conflict::{self, Clash, ConflictPolicy, Resolution};
+use crate::engine::content::SlowMatcher;
 use crate::engine::{EngineError, Env};
 use crate::protocol::{Command, ItemCommand, Map, StatusCode, Sync, alert, mime};
 use crate::store::Txn;
@@ -72,6 +73,9 @@ pub(super) fn sync_command(
     if let Some(st) = r.status(cmd, sync.no_resp, code) {
         st.target_refs = vec![target.to_owned()];
         st.source_refs = vec![source.to_owned()];
+    }
+    if let Some(i) = db.filter(|_| allowed) {
+        note_book_changes(&mut s.dbs[i], txn)?;
     }
     for op in &sync.commands {
         let (kind, c) = match op {
@@ -366,9 +370,22 @@ fn apply(
             }
         }
         if target.is_none() {
-            if let Some((g, rec, exact)) = slow_match(engine, d, &book, data, txn)? {
-                target = Some((g, rec));
-                matched = Some(exact);
+            match slow_match(engine, d, &book, data, txn)? {
+                Some(SlowMatch::Identical(g)) => {
+                    // Nothing to change on either side: only the map.
+                    schema::put_map(txn, &d.peer, luid, &g)?;
+                    d.touched.insert(g);
+                    return Ok(if kind == Kind::Add {
+                        StatusCode::ITEM_ADDED
+                    } else {
+                        StatusCode::OK
+                    });
+                }
+                Some(SlowMatch::Person(g, rec)) => {
+                    target = Some((g, rec));
+                    matched = Some(false);
+                }
+                None => {}
             }
         }
     }
@@ -600,22 +617,58 @@ fn delete(
     Ok(StatusCode::OK)
 }
 
+/// Bring a slow sync's snapshots up to date with what was written since
+/// this session's previous message (by other sessions, or admin): one
+/// range scan of the change log, O(changes). Within a message nothing
+/// else writes the book (the per-user lock).
+fn note_book_changes(d: &mut DbSession, txn: &Txn<'_>) -> Result<(), EngineError> {
+    const PAGE: usize = 1000;
+    let Some(matcher) = d.slow_index.as_mut() else {
+        return Ok(());
+    };
+    let book = d.peer.book();
+    let meta = schema::book_meta(txn, &book)?;
+    // A purged tombstone leaves no change behind: trust nothing after one.
+    matcher.note_purges(meta.purged);
+    while meta.seq > matcher.seen_seq() {
+        let page = schema::changes_after(txn, &book, matcher.seen_seq(), PAGE)?;
+        let full = page.len() == PAGE;
+        for (seq, guid) in page {
+            matcher.note_change(seq, guid);
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What a slow sync's incoming item is on the server.
+enum SlowMatch {
+    /// A live item with the same content (however written).
+    Identical(String),
+    /// The same person, with other content: the stored record, to reconcile.
+    Person(String, ItemRecord),
+}
+
 /// Slow sync: the stored item this incoming one is (same person, by the
-/// contacts matching rule). Returns (guid, its record, identical content).
+/// contacts matching rule).
 ///
-/// A byte-identical copy (what a device that lost its anchors sends back
-/// of what it had received) is found through the content index without
-/// parsing anything. Otherwise the card is matched against an index of the
-/// whole book, built once per session from the stored identity keys and
-/// fingerprints (`people::book_index`) — no scan per item, and no parse of
-/// the stored book.
+/// Cheapest first, through the session's [`SlowMatcher`] snapshots: a
+/// byte-identical copy (what a device that lost its anchors sends back of
+/// what it had received) by its content hash, without parsing anything;
+/// the same content written another way by its fingerprint, parsing only
+/// the incoming card; and only then the same person through an index of
+/// the whole book built from the stored identity keys
+/// (`people::book_index`) — no scan per item, and no parse of the stored
+/// book. Snapshots may name items gone since: each is read again.
 fn slow_match(
     engine: &ServerEngine,
     d: &mut DbSession,
     book: &BookId,
     data: &str,
     txn: &mut Txn<'_>,
-) -> Result<Option<(String, ItemRecord, bool)>, EngineError> {
+) -> Result<Option<SlowMatch>, EngineError> {
     // Byte-identical first: no parsing. Until the matcher exists (every
     // item so far was identical) through the store's content index.
     let candidates = match &d.slow_index {
@@ -626,20 +679,43 @@ fn slow_match(
         if d.touched.contains(&g) {
             continue;
         }
-        if let Some(rec) = schema::item(txn, book, &g)?.filter(|r| !r.deleted && r.data == data) {
-            return Ok(Some((g, rec, true)));
+        if schema::item(txn, book, &g)?.is_some_and(|r| !r.deleted && r.data == data) {
+            return Ok(Some(SlowMatch::Identical(g)));
         }
     }
     if d.slow_index.is_none() {
-        let index = people::book_index(txn, book, engine.cfg.region)?;
+        people::catch_up(txn, book, engine.cfg.region)?;
+        let meta = schema::book_meta(txn, book)?;
         let content = schema::content_hashes(txn, book)?;
-        d.slow_index = Some(crate::engine::content::SlowMatcher::new(index, content));
+        let fingerprints = people::book_fingerprints(txn, book)?;
+        d.slow_index = Some(SlowMatcher::new(content, fingerprints, &meta));
     }
-    let found = d.slow_index.as_ref().and_then(|i| i.find(data, &d.touched));
-    let Some((g, exact)) = found else {
+    let Some(matcher) = d.slow_index.as_mut() else {
         return Ok(None);
     };
-    Ok(schema::item(txn, book, &g)?.map(|rec| (g, rec, exact)))
+    // The same content written another way: only this card is parsed.
+    let probe = contacts::Probe::of(data);
+    for g in matcher.same_content(&probe) {
+        if d.touched.contains(g) {
+            continue;
+        }
+        // Live when the snapshot was taken; read again only if it moved.
+        if matcher.unchanged(g) || schema::item_is_live(txn, book, g)? {
+            return Ok(Some(SlowMatch::Identical(g.clone())));
+        }
+    }
+    // The same person: the whole book's identity keys, once per session.
+    if matcher.needs_people() {
+        matcher.set_people(people::book_index(txn, book, engine.cfg.region)?);
+    }
+    let Some((g, exact)) = matcher.find(&probe, &d.touched) else {
+        return Ok(None);
+    };
+    Ok(match schema::item(txn, book, &g)?.filter(|r| !r.deleted) {
+        Some(_) if exact => Some(SlowMatch::Identical(g)),
+        Some(rec) => Some(SlowMatch::Person(g, rec)),
+        None => None,
+    })
 }
 
 /// `Map`: the client's LUIDs for the items we added. Accepted in any phase
