@@ -13,11 +13,14 @@
 //! sends in one message are mostly neighbours (counters, creation order), so
 //! a message touches a few chunks per side.
 //!
-//! [`MapCache`] is the per-[`Txn`](super::Txn) view: chunks are decoded
-//! once per message, edited in memory and written back when the Txn becomes
-//! a batch, each split into pieces of at most about [`CHUNK_BYTES`]. A
-//! chunk that became empty is removed; chunks are never merged (a map
-//! that shrank keeps smaller chunks, which costs nothing but rows).
+//! [`MapCache`] is the per-[`Txn`](super::Txn) view: chunks are read once
+//! per message and edited in place in their stored form (no entry is ever
+//! decoded into strings but the answers to lookups), then written back when
+//! the Txn becomes a batch, each split into pieces of at most about
+//! [`CHUNK_BYTES`]. A chunk that one message grows past [`SPLIT_BYTES`] is
+//! halved in the cache, which bounds the bytes an edit moves. A chunk that
+//! became empty is removed; chunks are never merged (a map that shrank
+//! keeps smaller chunks, which costs nothing but rows).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -30,6 +33,10 @@ use super::{KeyRange, KvRead, Result, StoreError, Table};
 /// rewrites little.
 pub const CHUNK_BYTES: usize = 4096;
 
+/// A cached chunk a message has grown past this is halved (edits move
+/// its bytes; this bounds what one edit moves).
+const SPLIT_BYTES: usize = 16 * CHUNK_BYTES;
+
 /// Leading byte of a chunk value (its format).
 const FORMAT: u8 = 1;
 
@@ -37,22 +44,23 @@ const FORMAT: u8 = 1;
 /// `(user, device, store, side)` as a tuple.
 pub type SidePrefix = Vec<u8>;
 
-/// A chunk's entries: as stored until the message changes them (a lookup
-/// binary-searches the stored bytes, so reading a map allocates nothing
-/// but the answer), decoded on the first change.
+/// A chunk's entries, always in their stored form — [`FORMAT`], then each
+/// entry's id and other id length-prefixed, in id order — with where each
+/// entry starts. A lookup binary-searches the bytes and a change edits them
+/// in place, so a message that maps a card allocates nothing per entry and
+/// writes back bytes it never decoded.
 #[derive(Debug)]
-enum Entries {
-    /// The stored value and where each entry starts in it, in id order.
-    Stored {
-        bytes: Vec<u8>,
-        starts: Vec<u32>,
-    },
-    Decoded(BTreeMap<String, String>),
+struct Entries {
+    bytes: Vec<u8>,
+    starts: Vec<u32>,
 }
 
 impl Default for Entries {
     fn default() -> Self {
-        Entries::Decoded(BTreeMap::new())
+        Entries {
+            bytes: vec![FORMAT],
+            starts: Vec::new(),
+        }
     }
 }
 
@@ -87,50 +95,144 @@ fn index(bytes: &[u8]) -> Result<Vec<u32>> {
     Ok(starts)
 }
 
+fn text(b: &[u8]) -> Result<String> {
+    String::from_utf8(b.to_vec()).map_err(|_| corrupt("chunk entry is not UTF-8"))
+}
+
+/// Move the entry starts from `n` on by `delta` bytes.
+fn shift(starts: &mut [u32], delta: i64) -> Result<()> {
+    for s in starts {
+        *s = u32::try_from(i64::from(*s) + delta).map_err(|_| corrupt("chunk too large"))?;
+    }
+    Ok(())
+}
+
 impl Entries {
     fn stored(bytes: Vec<u8>) -> Result<Self> {
         let starts = index(&bytes)?;
-        Ok(Entries::Stored { bytes, starts })
+        Ok(Entries { bytes, starts })
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Entry `n`: (id, other).
+    fn entry(&self, n: usize) -> Result<(&[u8], &[u8])> {
+        // `index` and the edits below keep every start valid.
+        self.starts
+            .get(n)
+            .and_then(|&s| entry_at(&self.bytes, s))
+            .ok_or_else(|| corrupt("truncated chunk"))
+    }
+
+    /// Where entry `n` starts and ends in the bytes.
+    fn span(&self, n: usize) -> std::ops::Range<usize> {
+        let start = self.starts.get(n).map_or(self.bytes.len(), |&s| s as usize);
+        let end = self
+            .starts
+            .get(n + 1)
+            .map_or(self.bytes.len(), |&s| s as usize);
+        start..end
+    }
+
+    /// `Ok(n)`: entry `n` has `id`; `Err(n)`: it would go at `n`.
+    fn find(&self, id: &str) -> std::result::Result<usize, usize> {
+        self.starts.binary_search_by(|&s| {
+            entry_at(&self.bytes, s).map_or(std::cmp::Ordering::Less, |(i, _)| i.cmp(id.as_bytes()))
+        })
+    }
+
+    fn get_bytes(&self, id: &str) -> Result<Option<&[u8]>> {
+        match self.find(id) {
+            Ok(n) => Ok(Some(self.entry(n)?.1)),
+            Err(_) => Ok(None),
+        }
     }
 
     fn get(&self, id: &str) -> Result<Option<String>> {
-        match self {
-            Entries::Decoded(m) => Ok(m.get(id).cloned()),
-            Entries::Stored { bytes, starts } => {
-                // `index` checked every start, so `entry_at` finds each.
-                let found = starts.binary_search_by(|&s| {
-                    entry_at(bytes, s)
-                        .map_or(std::cmp::Ordering::Less, |(i, _)| i.cmp(id.as_bytes()))
-                });
-                let Ok(n) = found else { return Ok(None) };
-                let other = starts
-                    .get(n)
-                    .and_then(|&s| entry_at(bytes, s))
-                    .map(|(_, o)| o)
-                    .ok_or_else(|| corrupt("truncated chunk"))?;
-                String::from_utf8(other.to_vec())
-                    .map(Some)
-                    .map_err(|_| corrupt("chunk entry is not UTF-8"))
-            }
-        }
+        self.get_bytes(id)?.map(text).transpose()
     }
 
-    /// The entries, decoded (once) for a change.
-    fn decoded(&mut self) -> Result<&mut BTreeMap<String, String>> {
-        if let Entries::Stored { bytes, .. } = self {
-            *self = Entries::Decoded(decode(bytes)?);
+    /// Set `id → other`; returns what `id` mapped to before.
+    fn insert(&mut self, id: &str, other: &str) -> Result<Option<String>> {
+        let mut entry = Vec::with_capacity(entry_size(id, other));
+        push_str(&mut entry, id);
+        push_str(&mut entry, other);
+        let (n, old) = match self.find(id) {
+            Ok(n) => (n, Some(text(self.entry(n)?.1)?)),
+            Err(n) => (n, None),
+        };
+        let span = if old.is_some() {
+            self.span(n)
+        } else {
+            let at = self.span(n).start;
+            at..at
+        };
+        let delta = entry.len() as i64 - span.len() as i64;
+        let start = u32::try_from(span.start).map_err(|_| corrupt("chunk too large"))?;
+        self.bytes.splice(span, entry);
+        if old.is_none() {
+            self.starts.insert(n, start);
         }
-        match self {
-            Entries::Decoded(m) => Ok(m),
-            Entries::Stored { .. } => Err(corrupt("chunk left undecoded")),
-        }
+        shift(self.starts.get_mut(n + 1..).unwrap_or_default(), delta)?;
+        Ok(old)
+    }
+
+    /// Forget `id`; returns what it mapped to.
+    fn remove(&mut self, id: &str) -> Result<Option<String>> {
+        let Ok(n) = self.find(id) else {
+            return Ok(None);
+        };
+        let old = text(self.entry(n)?.1)?;
+        let span = self.span(n);
+        let delta = -(span.len() as i64);
+        self.bytes.drain(span);
+        self.starts.remove(n);
+        shift(self.starts.get_mut(n..).unwrap_or_default(), delta)?;
+        Ok(Some(old))
+    }
+
+    /// Entries `n..` as a chunk of their own (removed from this one).
+    fn split_off(&mut self, n: usize) -> Result<Entries> {
+        let at = self.span(n).start;
+        let mut bytes = vec![FORMAT];
+        bytes.extend(self.bytes.drain(at..));
+        let mut starts = self.starts.split_off(n);
+        shift(&mut starts, 1 - at as i64)?;
+        Ok(Entries { bytes, starts })
     }
 
     fn to_map(&self) -> Result<BTreeMap<String, String>> {
-        match self {
-            Entries::Decoded(m) => Ok(m.clone()),
-            Entries::Stored { bytes, .. } => decode(bytes),
+        (0..self.len())
+            .map(|n| {
+                let (id, other) = self.entry(n)?;
+                Ok((text(id)?, text(other)?))
+            })
+            .collect()
+    }
+
+    /// Cut into about equal pieces of at most about `CHUNK_BYTES` each, as
+    /// (first id, encoded) in id order.
+    fn pieces(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let total = self.bytes.len() - 1;
+        let n = total.div_ceil(CHUNK_BYTES).max(1);
+        let target = total.div_ceil(n);
+        let mut out = Vec::with_capacity(n);
+        let mut first = 0;
+        while first < self.len() {
+            let from = self.span(first).start;
+            let mut last = first + 1;
+            while last < self.len() && self.span(last).start - from < target {
+                last += 1;
+            }
+            let mut value = Vec::with_capacity(1 + self.span(last).start - from);
+            value.push(FORMAT);
+            value.extend_from_slice(&self.bytes[from..self.span(last).start]);
+            out.push((self.entry(first)?.0.to_vec(), value));
+            first = last;
         }
+        Ok(out)
     }
 }
 
@@ -164,10 +266,11 @@ fn corrupt(reason: &str) -> StoreError {
     }
 }
 
-fn chunk_key(side: &[u8], id: &str) -> Vec<u8> {
+fn chunk_key(side: &[u8], id: impl AsRef<[u8]>) -> Vec<u8> {
+    let id = id.as_ref();
     let mut k = Vec::with_capacity(side.len() + id.len());
     k.extend_from_slice(side);
-    k.extend_from_slice(id.as_bytes());
+    k.extend_from_slice(id);
     k
 }
 
@@ -180,53 +283,6 @@ fn chunk_id(side: &[u8], key: &[u8]) -> Result<String> {
 
 fn entry_size(id: &str, other: &str) -> usize {
     4 + id.len() + other.len()
-}
-
-fn encode<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<u8> {
-    let mut out = vec![FORMAT];
-    for (id, other) in entries {
-        push_str(&mut out, id);
-        push_str(&mut out, other);
-    }
-    out
-}
-
-fn decode(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
-    let text =
-        |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| corrupt("chunk entry is not UTF-8"));
-    let mut entries = BTreeMap::new();
-    for start in index(bytes)? {
-        let (id, other) = entry_at(bytes, start).ok_or_else(|| corrupt("truncated chunk"))?;
-        entries.insert(text(id)?, text(other)?);
-    }
-    Ok(entries)
-}
-
-/// Cut `entries` into about equal pieces of at most about `CHUNK_BYTES`
-/// each, as (first id, encoded) in id order.
-fn pieces(entries: &BTreeMap<String, String>) -> Vec<(&String, Vec<u8>)> {
-    let total: usize = entries.iter().map(|(i, o)| entry_size(i, o)).sum();
-    let n = total.div_ceil(CHUNK_BYTES).max(1);
-    let target = total.div_ceil(n);
-    let mut out = Vec::with_capacity(n);
-    let mut start: Option<&String> = None;
-    let mut piece: Vec<(&String, &String)> = Vec::new();
-    let mut size = 0;
-    for (id, other) in entries {
-        if size >= target {
-            if let Some(first) = start.take() {
-                out.push((first, encode(piece.drain(..))));
-            }
-            size = 0;
-        }
-        start.get_or_insert(id);
-        piece.push((id, other));
-        size += entry_size(id, other);
-    }
-    if let Some(first) = start {
-        out.push((first, encode(piece.into_iter())));
-    }
-    out
 }
 
 impl MapCache {
@@ -271,23 +327,58 @@ impl MapCache {
     ) -> Result<Option<String>> {
         let c = self.chunk(r, side, id)?;
         // Mapping what is already mapped (a known device's slow sync,
-        // every Replace) changes nothing: no decode, no write.
-        if c.entries.get(id)?.as_deref() == Some(other) {
+        // every Replace) changes nothing and writes nothing.
+        if c.entries.get_bytes(id)? == Some(other.as_bytes()) {
             return Ok(Some(other.to_owned()));
         }
-        let old = c.entries.decoded()?.insert(id.to_owned(), other.to_owned());
+        let old = c.entries.insert(id, other)?;
         c.dirty = true;
+        if c.entries.bytes.len() > SPLIT_BYTES {
+            self.split(side, id)?;
+        }
         Ok(old)
+    }
+
+    /// Halve the cached chunk holding `id`: edits move bytes, so a chunk
+    /// that one message keeps growing (a new device's first message) must
+    /// not grow without bound.
+    fn split(&mut self, side: &[u8], id: &str) -> Result<()> {
+        let Some(chunks) = self.sides.get_mut(side) else {
+            return Ok(());
+        };
+        let Some(c) = chunks
+            .range_mut::<str, _>((Bound::Unbounded, Bound::Included(id)))
+            .next_back()
+            .map(|(_, c)| c)
+        else {
+            return Ok(());
+        };
+        let half = c.entries.len() / 2;
+        if half == 0 {
+            return Ok(());
+        }
+        let upper = c.entries.split_off(half)?;
+        let first = text(upper.entry(0)?.0)?;
+        let next = c.next.replace(first.clone());
+        chunks.insert(
+            first,
+            Chunk {
+                entries: upper,
+                next,
+                stored: false,
+                dirty: true,
+            },
+        );
+        Ok(())
     }
 
     /// Forget `id`; returns what it mapped to.
     pub fn remove(&mut self, r: &dyn KvRead, side: &[u8], id: &str) -> Result<Option<String>> {
         let c = self.chunk(r, side, id)?;
-        if c.entries.get(id)?.is_none() {
-            return Ok(None);
+        let old = c.entries.remove(id)?;
+        if old.is_some() {
+            c.dirty = true;
         }
-        let old = c.entries.decoded()?.remove(id);
-        c.dirty = true;
         Ok(old)
     }
 
@@ -296,7 +387,7 @@ impl MapCache {
     pub fn all(&self, r: &dyn KvRead, side: &[u8]) -> Result<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
         for (_, v) in r.scan(Table::Maps, &KeyRange::prefix(side), usize::MAX)? {
-            out.append(&mut decode(&v)?);
+            out.append(&mut Entries::stored(v)?.to_map()?);
         }
         if let Some(chunks) = self.sides.get(side) {
             for (cid, c) in chunks {
@@ -334,11 +425,7 @@ impl MapCache {
         let mut out = Vec::new();
         for (side, chunks) in std::mem::take(&mut self.sides) {
             for (cid, c) in chunks.into_iter().filter(|(_, c)| c.dirty) {
-                // Only a change marks a chunk dirty, and a change decodes it.
-                let Entries::Decoded(entries) = &c.entries else {
-                    continue;
-                };
-                if entries.is_empty() {
+                if c.entries.len() == 0 {
                     if c.stored {
                         out.push((chunk_key(&side, &cid), None));
                     }
@@ -346,9 +433,15 @@ impl MapCache {
                 }
                 // The first piece keeps the chunk's id (its range starts
                 // there); the others start at their first entry, which lies
-                // inside this chunk's range, so no other chunk is hit.
-                for (i, (first, value)) in pieces(entries).into_iter().enumerate() {
-                    let id = if i == 0 { &cid } else { first };
+                // inside this chunk's range, so no other chunk is hit. (The
+                // entries are valid by construction; were they not, the
+                // chunk is written whole rather than lost.)
+                let pieces = c
+                    .entries
+                    .pieces()
+                    .unwrap_or_else(|_| vec![(cid.clone().into_bytes(), c.entries.bytes.clone())]);
+                for (i, (first, value)) in pieces.into_iter().enumerate() {
+                    let id = if i == 0 { cid.as_bytes() } else { &first };
                     out.push((chunk_key(&side, id), Some(value)));
                 }
             }
@@ -393,6 +486,20 @@ mod tests {
         b"\x00\x01u\x00\x01d\x00\x01s\x00\x01l".to_vec()
     }
 
+    fn decode(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+        Entries::stored(bytes.to_vec())?.to_map()
+    }
+
+    /// The stored form of `e`, written from scratch (not by edits).
+    fn encode(e: &BTreeMap<String, String>) -> Vec<u8> {
+        let mut out = vec![FORMAT];
+        for (id, other) in e {
+            push_str(&mut out, id);
+            push_str(&mut out, other);
+        }
+        out
+    }
+
     fn commit(store: &MemoryStore, cache: &mut MapCache) {
         let mut t = Txn::new(store);
         for (k, v) in cache.take_writes() {
@@ -419,7 +526,7 @@ mod tests {
         let mut e = BTreeMap::new();
         e.insert("luid-1".to_owned(), "g1".to_owned());
         e.insert("ünï".to_owned(), String::new());
-        assert_eq!(decode(&encode(e.iter())).unwrap(), e);
+        assert_eq!(decode(&encode(&e)).unwrap(), e);
         for bad in [
             &b""[..],
             b"\x02",
@@ -434,7 +541,7 @@ mod tests {
             ));
         }
         // Looked up in the stored bytes: the same answers.
-        let stored = Entries::stored(encode(e.iter())).unwrap();
+        let stored = Entries::stored(encode(&e)).unwrap();
         assert_eq!(stored.get("luid-1").unwrap(), Some("g1".to_owned()));
         assert_eq!(stored.get("ünï").unwrap(), Some(String::new()));
         assert_eq!(stored.get("luid-0").unwrap(), None);
@@ -442,6 +549,94 @@ mod tests {
         // A valid layout holding invalid text: an error when read.
         let odd = Entries::stored(b"\x01\x00\x01a\x00\x01\xff".to_vec()).unwrap();
         assert!(matches!(odd.get("a"), Err(StoreError::Corrupt { .. })));
+    }
+
+    proptest::proptest! {
+        /// Edits in place leave exactly the bytes of the same entries
+        /// written from scratch, and a split halves them cleanly.
+        #[test]
+        fn edits_in_place_match_a_chunk_written_from_scratch(
+            ops in proptest::collection::vec((0u8..3, 0u32..60, 0u32..1000), 0..120)
+        ) {
+            let mut e = Entries::default();
+            let mut model = BTreeMap::new();
+            for (op, id, other) in ops {
+                // Ids of varied length: "7", "07", "0007"…
+                let id = format!("{id:0w$}", w = (other % 4) as usize);
+                let other = format!("g{other}");
+                match op {
+                    0 | 1 => proptest::prop_assert_eq!(
+                        e.insert(&id, &other).unwrap(),
+                        model.insert(id.clone(), other.clone())
+                    ),
+                    _ => proptest::prop_assert_eq!(e.remove(&id).unwrap(), model.remove(&id)),
+                }
+                proptest::prop_assert_eq!(&e.bytes, &encode(&model));
+                proptest::prop_assert_eq!(&e.starts, &index(&e.bytes).unwrap());
+            }
+            let half = e.len() / 2;
+            let upper = e.split_off(half).unwrap();
+            let (low, high): (BTreeMap<_, _>, BTreeMap<_, _>) = model
+                .into_iter()
+                .enumerate()
+                .partition(|(i, _)| *i < half)
+                .into_iter_pair();
+            proptest::prop_assert_eq!(e.to_map().unwrap(), low);
+            proptest::prop_assert_eq!(upper.to_map().unwrap(), high);
+            proptest::prop_assert_eq!(&upper.starts, &index(&upper.bytes).unwrap());
+        }
+    }
+
+    /// `partition` into two maps, dropping the positions.
+    trait IntoIterPair {
+        fn into_iter_pair(self) -> (BTreeMap<String, String>, BTreeMap<String, String>);
+    }
+
+    impl IntoIterPair
+        for (
+            Vec<(usize, (String, String))>,
+            Vec<(usize, (String, String))>,
+        )
+    {
+        fn into_iter_pair(self) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+            let strip =
+                |v: Vec<(usize, (String, String))>| v.into_iter().map(|(_, kv)| kv).collect();
+            (strip(self.0), strip(self.1))
+        }
+    }
+
+    #[test]
+    fn a_chunk_one_message_keeps_growing_is_split_in_the_cache() {
+        let store = MemoryStore::new();
+        let s = side();
+        let mut cache = MapCache::default();
+        // 6,000 entries (~100 KB) in one message, in an order that puts
+        // each between earlier ones.
+        let ids: Vec<u64> = (0..6000u64).map(|i| i * 2_654_435_761 % 6000).collect();
+        for i in &ids {
+            cache
+                .insert(&store, &s, &format!("{i}"), &format!("guid-{i}"))
+                .unwrap();
+        }
+        let cached = cache.sides.get(&s).unwrap();
+        assert!(cached.len() > 1, "split in the cache: {}", cached.len());
+        assert!(
+            cached
+                .values()
+                .all(|c| c.entries.bytes.len() <= SPLIT_BYTES)
+        );
+        commit(&store, &mut cache);
+        let chunks = rows(&store);
+        assert_eq!(chunks.iter().map(|c| c.1).sum::<usize>(), 6000);
+        assert_eq!(chunks[0].0, "");
+        let mut cache = MapCache::default();
+        for i in [0u64, 1, 999, 1000, 4242, 5999] {
+            assert_eq!(
+                cache.get(&store, &s, &format!("{i}")).unwrap(),
+                Some(format!("guid-{i}"))
+            );
+        }
+        assert_eq!(cache.all(&store, &s).unwrap().len(), 6000);
     }
 
     #[test]
