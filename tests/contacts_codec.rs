@@ -399,3 +399,62 @@ proptest! {
         }
     }
 }
+
+/// `fingerprint_text` reads a card's text without building it; it must
+/// give what the parsed card's `fingerprint` gives (stored fingerprints are
+/// compared across both), and fail exactly where parsing fails.
+fn fingerprints_agree(text: &str) -> Result<(), TestCaseError> {
+    use syncmld::contacts::canonical::{fingerprint, fingerprint_text};
+    match (Card::parse(text), fingerprint_text(text)) {
+        (Ok(card), Ok(fp)) => prop_assert_eq!(fp, fingerprint(&card), "{}", text),
+        (Err(a), Err(b)) => prop_assert_eq!(a, b),
+        (a, b) => prop_assert!(
+            false,
+            "parse {:?} vs fingerprint {:?}\n{}",
+            a.err(),
+            b.err(),
+            text
+        ),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn text_fingerprints_agree_with_parsed_cards(c in card()) {
+        for v in VERSIONS {
+            fingerprints_agree(&c.to_string_as(v))?;
+        }
+    }
+
+    #[test]
+    fn text_fingerprints_agree_on_arbitrary_text(
+        body in "(\\PC|[\r\n;:=,\\\\\" ]|ENCODING=QUOTED-PRINTABLE:|ENCODING=b:|CHARSET=latin1){0,300}",
+        ver in 0usize..3,
+    ) {
+        let head = ["2.1", "3.0", "4.0"][ver];
+        fingerprints_agree(&format!("BEGIN:VCARD\nVERSION:{head}\n{body}\nEND:VCARD\n"))?;
+        fingerprints_agree(&body)?;
+    }
+}
+
+#[test]
+fn text_fingerprints_agree_on_the_corpus_in_every_version() {
+    let Some(files) = corpus() else { return };
+    for (name, bytes) in files {
+        let text = String::from_utf8_lossy(&bytes);
+        let check = |t: &str| fingerprints_agree(t).map_err(|e| format!("{name}: {e}"));
+        if let Err(e) = check(&text) {
+            panic!("{e}");
+        }
+        if let Ok(card) = Card::parse(&text) {
+            for v in VERSIONS {
+                if let Err(e) = check(&card.to_string_as(v)) {
+                    panic!("{e}");
+                }
+            }
+        }
+    }
+}

@@ -9,7 +9,8 @@
 //! `PREF=1`, `TYPE=image/jpeg` and `TYPE=JPEG`; the default types
 //! `EMAIL;TYPE=INTERNET` and `TEL;TYPE=VOICE` are ignored.
 
-use super::vcard::{Card, Property, Value};
+use super::error::VCardError;
+use super::vcard::{Card, LineView, Property, Value, ValueView, for_each_line};
 
 /// Properties that are not contact data.
 pub fn is_volatile(name: &str) -> bool {
@@ -63,10 +64,11 @@ struct Scratch {
 /// Append property `p`'s canonical line to `out`: `NAME;PARAMS:VALUE`,
 /// the parameters sorted and de-duplicated and joined by `;`. `false`
 /// (and `out` unchanged) if it carries no data.
-fn push_line(p: &Property, scratch: &mut Scratch, out: &mut String) -> bool {
-    if is_volatile(&p.name) || p.value.is_empty() {
+fn push_line(p: &LineView<'_>, scratch: &mut Scratch, out: &mut String) -> bool {
+    if is_volatile(p.name) {
         return false;
     }
+    let binary = matches!(p.value, ValueView::Binary(_));
     let Scratch { params, ranges } = scratch;
     params.clear();
     ranges.clear();
@@ -76,18 +78,18 @@ fn push_line(p: &Property, scratch: &mut Scratch, out: &mut String) -> bool {
             ranges.push(start..params.len());
         }
     };
-    for prm in &p.params {
+    for prm in p.params {
         match prm.name.as_str() {
             "TYPE" => {
                 for v in &prm.values {
-                    add(params, &|o| push_canonical_type(&p.name, v, o));
+                    add(params, &|o| push_canonical_type(p.name, v, o));
                 }
             }
             "PREF" => add(params, &|o| {
                 o.push_str("TYPE=PREF");
                 true
             }),
-            "VALUE" | "MEDIATYPE" if matches!(p.value, Value::Binary(_)) => {}
+            "VALUE" | "MEDIATYPE" if binary => {}
             n => {
                 for v in &prm.values {
                     add(params, &|o| {
@@ -103,7 +105,8 @@ fn push_line(p: &Property, scratch: &mut Scratch, out: &mut String) -> bool {
     let text: &str = params;
     ranges.sort_by(|a, b| text[a.clone()].cmp(&text[b.clone()]));
     ranges.dedup_by(|a, b| text[a.clone()] == text[b.clone()]);
-    out.push_str(&p.name);
+    let line_start = out.len();
+    out.push_str(p.name);
     out.push(';');
     for (i, r) in ranges.iter().enumerate() {
         if i > 0 {
@@ -112,27 +115,17 @@ fn push_line(p: &Property, scratch: &mut Scratch, out: &mut String) -> bool {
         out.push_str(&text[r.clone()]);
     }
     out.push(':');
-    match &p.value {
-        Value::Binary(b) => {
-            out.push_str("bin:");
-            out.push_str(&digest(b));
-        }
-        Value::Text(comps) => {
-            let start = out.len();
-            for (i, items) in comps.iter().enumerate() {
-                if i > 0 {
-                    out.push(';');
-                }
-                for (j, item) in items.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(item);
-                }
-            }
-            let kept = out[start..].trim_end_matches([';', ',']).len();
-            out.truncate(start + kept);
-        }
+    let value_start = out.len();
+    if !p.value.push_text(p.name, out) {
+        out.truncate(line_start);
+        return false;
+    }
+    if let ValueView::Binary(b) = p.value {
+        out.push_str("bin:");
+        out.push_str(&digest(b));
+    } else {
+        let kept = out[value_start..].trim_end_matches([';', ',']).len();
+        out.truncate(value_start + kept);
     }
     true
 }
@@ -140,7 +133,7 @@ fn push_line(p: &Property, scratch: &mut Scratch, out: &mut String) -> bool {
 /// One property as a canonical line, or `None` if it carries no data.
 pub fn line(p: &Property) -> Option<String> {
     let mut out = String::new();
-    push_line(p, &mut Scratch::default(), &mut out).then_some(out)
+    push_line(&p.view(), &mut Scratch::default(), &mut out).then_some(out)
 }
 
 /// The card's canonical lines, sorted.
@@ -154,17 +147,45 @@ pub fn lines(card: &Card) -> Vec<String> {
 /// The lines are written into one buffer and sorted as ranges of it (the
 /// slow-sync hot path: no allocation per line).
 pub fn fingerprint(card: &Card) -> u128 {
-    let mut buf = String::new();
-    let mut scratch = Scratch::default();
-    let mut lines: Vec<std::ops::Range<usize>> = Vec::with_capacity(card.props.len());
+    let mut lines = Lines::default();
     for p in &card.props {
-        let start = buf.len();
-        if push_line(p, &mut scratch, &mut buf) {
-            lines.push(start..buf.len());
+        lines.push(&p.view());
+    }
+    lines.fingerprint()
+}
+
+/// [`fingerprint`] of a card's text without building the card (the
+/// values are never split into components): what a slow sync computes for
+/// every incoming card. Fails where [`Card::parse`] fails.
+pub fn fingerprint_text(data: &str) -> Result<u128, VCardError> {
+    let mut lines = Lines::default();
+    for_each_line(data, &mut |p| lines.push(&p))?;
+    Ok(lines.fingerprint())
+}
+
+/// A card's canonical lines written into one buffer, each a range of it.
+#[derive(Default)]
+struct Lines {
+    buf: String,
+    lines: Vec<std::ops::Range<usize>>,
+    scratch: Scratch,
+}
+
+impl Lines {
+    fn push(&mut self, p: &LineView<'_>) {
+        let start = self.buf.len();
+        if push_line(p, &mut self.scratch, &mut self.buf) {
+            self.lines.push(start..self.buf.len());
         }
     }
-    lines.sort_by(|a, b| buf[a.clone()].cmp(&buf[b.clone()]));
-    hash_lines(lines.iter().map(|r| &buf[r.clone()]))
+
+    /// Sorted as strings, then hashed as [`fingerprint_lines`] does.
+    fn fingerprint(mut self) -> u128 {
+        let buf = &self.buf;
+        self.lines
+            .sort_by(|a, b| buf[a.clone()].cmp(&buf[b.clone()]));
+        hash_lines(self.lines.iter().map(|r| &buf[r.clone()]))
+    }
 }
 
 /// The fingerprint of canonical (or [`raw_lines`]) lines: MD5 over the

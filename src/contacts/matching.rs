@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::canonical::{fingerprint, fingerprint_lines, raw_lines};
+use super::canonical::{self, fingerprint, fingerprint_lines, raw_lines};
 use super::normalize::{Identity, Region};
 use super::vcard::Card;
 
@@ -33,24 +33,29 @@ struct Entry {
 
 type Bucket = Vec<u32>;
 
-/// An incoming item parsed once for matching: its card (none when the
-/// parser refuses the text: then only an identical copy matches it) and
-/// its content fingerprint.
+/// An incoming item read for matching: its content fingerprint, from its
+/// text without building a card ([`canonical::fingerprint_text`]); the card
+/// itself is parsed only when the item has to be matched as a person.
+/// Text the parser refuses gets the fingerprint of its raw lines, and then
+/// only an identical copy matches it.
 #[derive(Debug, Clone)]
-pub struct Probe {
-    card: Option<Card>,
+pub struct Probe<'a> {
+    data: &'a str,
+    parses: bool,
     fingerprint: u128,
 }
 
-impl Probe {
-    pub fn of(data: &str) -> Probe {
-        match Card::parse(data) {
-            Ok(card) => Probe {
-                fingerprint: fingerprint(&card),
-                card: Some(card),
+impl<'a> Probe<'a> {
+    pub fn of(data: &'a str) -> Probe<'a> {
+        match canonical::fingerprint_text(data) {
+            Ok(fingerprint) => Probe {
+                data,
+                parses: true,
+                fingerprint,
             },
             Err(_) => Probe {
-                card: None,
+                data,
+                parses: false,
                 fingerprint: fingerprint_lines(&raw_lines(data)),
             },
         }
@@ -172,9 +177,10 @@ impl MatchIndex {
     }
 
     /// [`find_vcard`](Self::find_vcard) for an item parsed already.
-    pub fn find_probe(&self, probe: &Probe, taken: &HashSet<String>) -> Option<Match> {
-        match &probe.card {
-            Some(card) => self.find_with(card, probe.fingerprint, taken),
+    pub fn find_probe(&self, probe: &Probe<'_>, taken: &HashSet<String>) -> Option<Match> {
+        let card = probe.parses.then(|| Card::parse(probe.data).ok()).flatten();
+        match card {
+            Some(card) => self.find_with(&card, probe.fingerprint, taken),
             None => self.find_exact(probe.fingerprint, taken),
         }
     }

@@ -187,7 +187,7 @@ impl SlowMatcher {
             .map_or(&[], Vec::as_slice)
     }
     /// GUIDs of items with the probe's content, however written.
-    pub fn same_content(&self, probe: &contacts::Probe) -> &[String] {
+    pub fn same_content(&self, probe: &contacts::Probe<'_>) -> &[String] {
         self.fingerprints
             .get(&probe.fingerprint())
             .map_or(&[], Vec::as_slice)
@@ -201,7 +201,11 @@ impl SlowMatcher {
     }
     /// (guid, identical content) of the stored item this one is the same
     /// person as, through the people index (`None` until it is set).
-    pub fn find(&self, probe: &contacts::Probe, taken: &HashSet<String>) -> Option<(String, bool)> {
+    pub fn find(
+        &self,
+        probe: &contacts::Probe<'_>,
+        taken: &HashSet<String>,
+    ) -> Option<(String, bool)> {
         self.people
             .as_ref()?
             .find_probe(probe, taken)

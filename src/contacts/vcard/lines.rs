@@ -60,11 +60,12 @@ fn is_base64_text(line: &[u8]) -> bool {
 
 /// The part of a content line before its first `:` outside quotes.
 pub(super) fn header_end(bytes: &[u8]) -> Option<usize> {
+    // Headers are short: a plain loop is as fast as memchr here (measured).
     let mut quoted = false;
-    for i in memchr::memchr2_iter(b'"', b':', bytes) {
-        match bytes[i] {
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
             b'"' => quoted = !quoted,
-            _ if !quoted => return Some(i),
+            b':' if !quoted => return Some(i),
             _ => {}
         }
     }

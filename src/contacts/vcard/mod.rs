@@ -165,6 +165,82 @@ impl Property {
     }
 }
 
+/// A property as content comparison reads it: from a parsed [`Card`]
+/// ([`Property::view`]), or straight from a card's text
+/// ([`for_each_line`]), where the value is left unsplit.
+pub struct LineView<'a> {
+    pub name: &'a str,
+    pub params: &'a [Param],
+    pub value: ValueView<'a>,
+}
+
+pub enum ValueView<'a> {
+    Binary(&'a [u8]),
+    /// Components of items, as in [`Value::Text`].
+    Split(&'a [Vec<String>]),
+    /// The value's text still escaped, as written in `version`.
+    Escaped(&'a str, VCardVersion),
+}
+
+impl ValueView<'_> {
+    /// Append the text [`Property::text`] gives (components joined by `;`,
+    /// items by `,`; nothing for binary); whether the value holds anything
+    /// (not [`Value::is_empty`]).
+    pub fn push_text(&self, name: &str, out: &mut String) -> bool {
+        match self {
+            ValueView::Binary(b) => !b.is_empty(),
+            ValueView::Split(comps) => {
+                let mut content = false;
+                for (i, items) in comps.iter().enumerate() {
+                    if i > 0 {
+                        out.push(';');
+                    }
+                    for (j, item) in items.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        content = content || !item.trim().is_empty();
+                        out.push_str(item);
+                    }
+                }
+                content
+            }
+            ValueView::Escaped(s, version) => text::unescape_joined(s, *version, name, out),
+        }
+    }
+}
+
+impl Property {
+    pub fn view(&self) -> LineView<'_> {
+        LineView {
+            name: &self.name,
+            params: &self.params,
+            value: match &self.value {
+                Value::Binary(b) => ValueView::Binary(b),
+                Value::Text(c) => ValueView::Split(c),
+            },
+        }
+    }
+}
+
+/// Every property of a card's text, in order, as [`Card::parse`] would
+/// read it but without building the card: values are decoded but not
+/// split. Fails where `Card::parse` fails.
+pub fn for_each_line(data: &str, f: &mut dyn FnMut(LineView<'_>)) -> Result<(), VCardError> {
+    parse::for_each_line(data.as_bytes(), &mut |l, version| {
+        let value = match &l.value {
+            parse::RawValue::Binary(b) => ValueView::Binary(b),
+            parse::RawValue::Escaped(s) => ValueView::Escaped(s, version),
+        };
+        f(LineView {
+            name: &l.name,
+            params: &l.params,
+            value,
+        })
+    })
+    .map(|_| ())
+}
+
 /// A vCard: its source version and its properties in order (without
 /// BEGIN, VERSION and END, which the writer supplies).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,4 +1,7 @@
-//! Content lines → [`Card`].
+//! Content lines → [`Card`] (or, for content comparison, → [`Line`]s
+//! whose values are decoded but not yet split into components).
+
+use std::borrow::Cow;
 
 use super::lines::{header_end, logical_lines};
 use super::text::{base64_decode, decode_charset, qp_decode, split_unescape};
@@ -15,25 +18,72 @@ pub(super) fn parse(data: &[u8]) -> Result<Card, VCardError> {
     let mut card = Card::new(version);
     card.props.reserve(lines.len());
     for l in lines {
-        if let Some(p) = property(&l.bytes, l.line, version)? {
-            card.props.push(p);
+        if let Some(p) = line(&l.bytes, l.line, version)? {
+            card.props.push(p.into_property(version));
         }
     }
     Ok(card)
 }
 
-/// Split on `sep` outside double quotes.
-fn split_unquoted(s: &str, sep: char) -> impl Iterator<Item = &str> {
+/// A property's value with its transfer encoding and charset undone, but
+/// its text not yet split into components (still escaped).
+pub(super) enum RawValue<'a> {
+    Binary(Vec<u8>),
+    Escaped(Cow<'a, str>),
+}
+
+/// One content line as [`parse`] reads it, before its value is split: the
+/// same checks, the same parameters, the same decoded value.
+pub(super) struct Line<'a> {
+    pub group: Option<String>,
+    pub name: String,
+    pub params: Vec<Param>,
+    pub value: RawValue<'a>,
+}
+
+impl Line<'_> {
+    fn into_property(self, version: VCardVersion) -> Property {
+        let value = match self.value {
+            RawValue::Binary(b) => Value::Binary(b),
+            RawValue::Escaped(s) => Value::Text(split_unescape(&s, version, &self.name)),
+        };
+        Property {
+            group: self.group,
+            name: self.name,
+            params: self.params,
+            value,
+        }
+    }
+}
+
+/// Every property line of a card, in order, as [`parse`] would read it
+/// (it fails where `parse` fails); the card's version.
+pub(super) fn for_each_line(
+    data: &[u8],
+    f: &mut dyn FnMut(Line<'_>, VCardVersion),
+) -> Result<VCardVersion, VCardError> {
+    let (version, lines) = logical_lines(data)?;
+    for l in &lines {
+        if let Some(p) = line(&l.bytes, l.line, version)? {
+            f(p, version);
+        }
+    }
+    Ok(version)
+}
+
+/// Split on `sep` (ASCII) outside double quotes.
+fn split_unquoted(s: &str, sep: u8) -> impl Iterator<Item = &str> {
     let mut rest = Some(s);
     std::iter::from_fn(move || {
         let s = rest?;
         let mut quoted = false;
-        for (i, c) in s.char_indices() {
-            if c == '"' {
+        // `"` and `sep` are ASCII: their byte positions are char boundaries.
+        for (i, &b) in s.as_bytes().iter().enumerate() {
+            if b == b'"' {
                 quoted = !quoted;
-            } else if c == sep && !quoted {
-                rest = Some(&s[i + sep.len_utf8()..]);
-                return Some(&s[..i]);
+            } else if b == sep && !quoted {
+                rest = s.get(i + 1..);
+                return s.get(..i);
             }
         }
         rest = None;
@@ -66,20 +116,18 @@ struct Transfer {
     encoding_param: Option<Param>,
 }
 
-fn property(
-    bytes: &[u8],
-    line: usize,
-    version: VCardVersion,
-) -> Result<Option<Property>, VCardError> {
+fn line(bytes: &[u8], line: usize, version: VCardVersion) -> Result<Option<Line<'_>>, VCardError> {
     // The splitter only yields lines with a ':' (others continue a value).
     let Some(colon) = header_end(bytes) else {
         return Err(VCardError::MissingName { line });
     };
     let header = String::from_utf8_lossy(&bytes[..colon]);
     let raw_value = &bytes[colon + 1..];
-    let mut parts = split_unquoted(&header, ';');
+    let mut parts = split_unquoted(&header, b';');
     let full_name = parts.next().unwrap_or("").trim();
-    let (group, name) = match full_name.rsplit_once('.') {
+    let dot = full_name.bytes().rposition(|b| b == b'.');
+    let (group, name) = match dot.and_then(|d| Some((full_name.get(..d)?, full_name.get(d + 1..)?)))
+    {
         Some((g, n)) => (Some(g.to_owned()), n),
         None => (None, full_name),
     };
@@ -108,7 +156,10 @@ fn property(
             continue;
         }
         let (pname, values) = match part.split_once('=') {
-            Some((n, v)) => (param_name(n), split_unquoted(v, ',').map(unquote).collect()),
+            Some((n, v)) => (
+                param_name(n),
+                split_unquoted(v, b',').map(unquote).collect(),
+            ),
             None => bare_param(part),
         };
         if pname.is_empty() {
@@ -144,7 +195,7 @@ fn property(
     }
 
     let value = decode_value(raw_value, &name, version, &t, &mut params);
-    Ok(Some(Property {
+    Ok(Some(Line {
         group,
         name,
         params,
@@ -174,20 +225,20 @@ fn bare_param(word: &str) -> (String, Vec<String>) {
     }
 }
 
-fn decode_value(
-    raw: &[u8],
+fn decode_value<'a>(
+    raw: &'a [u8],
     name: &str,
     version: VCardVersion,
     t: &Transfer,
     params: &mut Vec<Param>,
-) -> Value {
+) -> RawValue<'a> {
     if t.base64 {
         match base64_decode(raw) {
-            Some(bytes) if is_binary_prop(name) => return Value::Binary(bytes),
+            Some(bytes) if is_binary_prop(name) => return RawValue::Binary(bytes),
             Some(bytes) => {
                 // Base64 over a text property: text in its charset.
                 let s = decode_charset(&bytes, t.charset.as_deref(), true);
-                return Value::Text(split_unescape(&s, version, name));
+                return RawValue::Escaped(Cow::Owned(s.into_owned()));
             }
             None => {
                 // Not base64 after all: keep the text and the claim.
@@ -199,21 +250,19 @@ fn decode_value(
         && is_binary_prop(name)
         && let Some(v) = data_uri(raw, params)
     {
-        return v;
+        return RawValue::Binary(v);
     }
-    let qp;
-    let s = if t.qp {
-        qp = qp_decode(raw);
-        decode_charset(&qp, t.charset.as_deref(), true)
-    } else {
-        decode_charset(raw, t.charset.as_deref(), false)
-    };
-    Value::Text(split_unescape(&s, version, name))
+    if t.qp {
+        let qp = qp_decode(raw);
+        let s = decode_charset(&qp, t.charset.as_deref(), true).into_owned();
+        return RawValue::Escaped(Cow::Owned(s));
+    }
+    RawValue::Escaped(decode_charset(raw, t.charset.as_deref(), false))
 }
 
 /// `data:image/jpeg;base64,…` (4.0 inline binary) → bytes, and the media
 /// type as a 3.0-style `TYPE=JPEG` so every version can write it.
-fn data_uri(raw: &[u8], params: &mut Vec<Param>) -> Option<Value> {
+fn data_uri(raw: &[u8], params: &mut Vec<Param>) -> Option<Vec<u8>> {
     let s = std::str::from_utf8(raw).ok()?.trim();
     let rest = s.get(..5)?.eq_ignore_ascii_case("data:").then(|| &s[5..])?;
     let (meta, payload) = rest.split_once(',')?;
@@ -228,7 +277,7 @@ fn data_uri(raw: &[u8], params: &mut Vec<Param>) -> Option<Value> {
     }
     // MEDIATYPE duplicates what the data URI says.
     params.retain(|p| p.name != "MEDIATYPE");
-    Some(Value::Binary(bytes))
+    Some(bytes)
 }
 
 #[cfg(test)]

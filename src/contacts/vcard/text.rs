@@ -148,6 +148,52 @@ pub(super) fn split_unescape(s: &str, version: VCardVersion, name: &str) -> Vec<
     comps
 }
 
+/// What [`split_unescape`] gives, joined back (components by `;`, items
+/// by `,`), appended to `out` — the same text the split value's
+/// [`Property::text`](super::Property::text) would give, without the
+/// split. Returns whether any item holds more than whitespace (the split
+/// value is not [`is_empty`](super::Value::is_empty)).
+pub(super) fn unescape_joined(
+    s: &str,
+    version: VCardVersion,
+    name: &str,
+    out: &mut String,
+) -> bool {
+    let split_commas = version != VCardVersion::V21 || comma_list_in_21(name);
+    let has_text = |run: &str| run.chars().any(|c| !c.is_whitespace());
+    let mut content = false;
+    // As in `split_unescape`: every byte looked at is ASCII.
+    let b = s.as_bytes();
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        // (the character it stands for, is it a separator, next index)
+        let (c, separator, next) = match b[i] {
+            b'\\' => match b.get(i + 1) {
+                Some(&n @ (b'\\' | b';' | b',')) => (n as char, false, i + 2),
+                Some(b'n' | b'N') => ('\n', false, i + 2),
+                _ => ('\\', false, i + 1),
+            },
+            b';' => (';', true, i + 1),
+            b',' if split_commas => (',', true, i + 1),
+            b'\r' if b.get(i + 1) == Some(&b'\n') => ('\n', false, i + 2),
+            b'\r' => ('\n', false, i + 1),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let run = &s[start..i];
+        content = content || has_text(run) || (!separator && !c.is_whitespace());
+        out.push_str(run);
+        out.push(c);
+        (start, i) = (next, next);
+    }
+    let run = &s[start..];
+    content = content || has_text(run);
+    out.push_str(run);
+    content
+}
+
 /// Escape one item for a text value. `\n` in 3.0/4.0; in 2.1 newlines stay
 /// raw (the caller then uses quoted-printable).
 pub(super) fn escape_item(s: &str, version: VCardVersion, name: &str, out: &mut String) {
@@ -265,6 +311,24 @@ mod tests {
                 split_unescape(&s, version, name),
                 reference_split(&s, version, name)
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unescaping_joined_is_the_split_value_joined(
+            s in "[a\\\\;,\r\nnNü山 \t]{0,24}",
+            v21 in proptest::bool::ANY,
+            name in proptest::sample::select(vec!["NOTE", "CATEGORIES", "ADR"]),
+        ) {
+            let version = if v21 { VCardVersion::V21 } else { VCardVersion::V30 };
+            let split = split_unescape(&s, version, name);
+            let value = super::super::Value::Text(split.clone());
+            let mut joined = String::from("prefix:");
+            let content = unescape_joined(&s, version, name, &mut joined);
+            let want: Vec<String> = split.iter().map(|items| items.join(",")).collect();
+            proptest::prop_assert_eq!(joined, format!("prefix:{}", want.join(";")));
+            proptest::prop_assert_eq!(content, !value.is_empty());
         }
     }
 
