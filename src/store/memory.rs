@@ -52,6 +52,17 @@ impl KvRead for MemoryStore {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.rows(table, range, limit, true)
     }
+
+    fn scan_keys(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let guard = self.lock()?;
+        let (Some(t), Some(bounds)) = (guard.get(&table), super::overlay::borrowed(range)) else {
+            return Ok(Vec::new());
+        };
+        Ok(t.range::<[u8], _>(bounds)
+            .take(limit)
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
 }
 
 impl MemoryStore {

@@ -193,6 +193,15 @@ pub trait KvRead {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// The keys of [`scan`](Self::scan), without copying the values (a
+    /// walk over a book's items needs only their GUIDs).
+    fn scan_keys(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .scan(table, range, limit)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
 }
 
 /// A storage backend.

@@ -470,9 +470,9 @@ pub fn item_guids_page(
     limit: usize,
 ) -> Result<Vec<String>> {
     let (prefix, range) = book_page(b, after);
-    let rows = r.scan(Table::Items, &range, limit)?;
-    rows.into_iter()
-        .map(|(k, _)| last_str_suffix(Table::Items, &k, prefix.len()))
+    let keys = r.scan_keys(Table::Items, &range, limit)?;
+    keys.into_iter()
+        .map(|k| last_str_suffix(Table::Items, &k, prefix.len()))
         .collect()
 }
 
@@ -626,9 +626,9 @@ pub fn content_hashes(
     let mut out: std::collections::HashMap<u64, Vec<String>> = Default::default();
     let mut range = KeyRange::prefix(&prefix);
     loop {
-        let rows = r.scan(Table::ContentIndex, &range, PAGE_ROWS)?;
+        let rows = r.scan_keys(Table::ContentIndex, &range, PAGE_ROWS)?;
         let full = rows.len() == PAGE_ROWS;
-        for (k, _) in &rows {
+        for k in &rows {
             let hash = k
                 .get(prefix.len()..prefix.len() + 8)
                 .and_then(|h| <[u8; 8]>::try_from(h).ok())
@@ -638,7 +638,7 @@ pub fn content_hashes(
             out.entry(hash).or_default().push(guid);
         }
         match rows.last() {
-            Some((last, _)) if full => range = KeyRange::prefix_after(&prefix, last),
+            Some(last) if full => range = KeyRange::prefix_after(&prefix, last),
             _ => return Ok(out),
         }
     }

@@ -108,6 +108,18 @@ impl KvRead for SledStore {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.rows(table, range, limit, true)
     }
+
+    fn scan_keys(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<Vec<u8>>> {
+        if super::overlay::borrowed(range).is_none() {
+            return Ok(Vec::new());
+        }
+        self.tree(table)
+            .range::<Vec<u8>, _>((range.start.clone(), range.end.clone()))
+            .keys()
+            .take(limit)
+            .map(|k| k.map(|k| k.to_vec()).map_err(backend))
+            .collect()
+    }
 }
 
 impl SledStore {
