@@ -334,7 +334,13 @@ mod tests {
         params.dedup();
         let value = match &p.value {
             Value::Binary(b) => format!("bin:{}", digest(b)),
-            Value::Text(_) => p.text().trim_end_matches([';', ',']).to_owned(),
+            Value::Text(c) => c
+                .iter()
+                .map(|items| items.join(","))
+                .collect::<Vec<_>>()
+                .join(";")
+                .trim_end_matches([';', ','])
+                .to_owned(),
         };
         Some(format!("{};{}:{}", p.name, params.join(";"), value))
     }

@@ -35,24 +35,6 @@ impl KvRead for MemoryStore {
         Ok(self.lock()?.get(&table).and_then(|t| t.get(key)).cloned())
     }
 
-    fn scan(
-        &self,
-        table: Table,
-        range: &KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.rows(table, range, limit, false)
-    }
-
-    fn scan_rev(
-        &self,
-        table: Table,
-        range: &KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.rows(table, range, limit, true)
-    }
-
     fn scan_keys(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<Vec<u8>>> {
         let guard = self.lock()?;
         let (Some(t), Some(bounds)) = (guard.get(&table), super::overlay::borrowed(range)) else {
@@ -63,10 +45,7 @@ impl KvRead for MemoryStore {
             .map(|(k, _)| k.clone())
             .collect())
     }
-}
 
-impl MemoryStore {
-    /// Up to `limit` rows of `range`, in key order or (`rev`) descending.
     fn rows(
         &self,
         table: Table,

@@ -182,9 +182,25 @@ fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
 /// Read access to the tables.
 pub trait KvRead {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Up to `limit` entries of `range`, in key order or (`rev`) descending:
+    /// what a backend implements; callers use [`scan`](Self::scan) and
+    /// [`scan_rev`](Self::scan_rev).
+    fn rows(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+        rev: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Up to `limit` entries of `range`, in key order.
-    fn scan(&self, table: Table, range: &KeyRange, limit: usize)
-    -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    fn scan(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.rows(table, range, limit, false)
+    }
     /// Up to `limit` entries of `range`, in descending key order (the
     /// chunked peer maps find "the chunk at or before this id" with it).
     fn scan_rev(
@@ -192,7 +208,9 @@ pub trait KvRead {
         table: Table,
         range: &KeyRange,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.rows(table, range, limit, true)
+    }
     /// The keys of [`scan`](Self::scan), without copying the values (a
     /// walk over a book's items needs only their GUIDs).
     fn scan_keys(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<Vec<u8>>> {

@@ -145,24 +145,6 @@ impl KvRead for Txn<'_> {
         }
     }
 
-    fn scan(
-        &self,
-        table: Table,
-        range: &KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.merged_scan(table, range, limit, false)
-    }
-
-    fn scan_rev(
-        &self,
-        table: Table,
-        range: &KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.merged_scan(table, range, limit, true)
-    }
-
     fn scan_keys(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<Vec<u8>>> {
         let untouched = borrowed(range)
             .is_none_or(|bounds| self.table(table).range::<[u8], _>(bounds).next().is_none());
@@ -171,30 +153,22 @@ impl KvRead for Txn<'_> {
             return self.base.scan_keys(table, range, limit);
         }
         Ok(self
-            .merged_scan(table, range, limit, false)?
+            .rows(table, range, limit, false)?
             .into_iter()
             .map(|(k, _)| k)
             .collect())
     }
-}
 
-impl Txn<'_> {
     /// The base's rows of `range` with this message's writes laid over
     /// them, up to `limit`, in key order or (`rev`) descending.
-    fn merged_scan(
+    fn rows(
         &self,
         table: Table,
         range: &KeyRange,
         limit: usize,
         rev: bool,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let base_scan = |limit| {
-            if rev {
-                self.base.scan_rev(table, range, limit)
-            } else {
-                self.base.scan(table, range, limit)
-            }
-        };
+        let base_scan = |limit| self.base.rows(table, range, limit, rev);
         // Pending writes in range.
         let Some(bounds) = borrowed(range) else {
             return Ok(Vec::new());

@@ -576,32 +576,11 @@ mod tests {
             }
             let half = e.len() / 2;
             let upper = e.split_off(half).unwrap();
-            let (low, high): (BTreeMap<_, _>, BTreeMap<_, _>) = model
-                .into_iter()
-                .enumerate()
-                .partition(|(i, _)| *i < half)
-                .into_iter_pair();
+            let low: BTreeMap<String, String> = model.iter().take(half).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let high: BTreeMap<String, String> = model.iter().skip(half).map(|(k, v)| (k.clone(), v.clone())).collect();
             proptest::prop_assert_eq!(e.to_map().unwrap(), low);
             proptest::prop_assert_eq!(upper.to_map().unwrap(), high);
             proptest::prop_assert_eq!(&upper.starts, &index(&upper.bytes).unwrap());
-        }
-    }
-
-    /// `partition` into two maps, dropping the positions.
-    trait IntoIterPair {
-        fn into_iter_pair(self) -> (BTreeMap<String, String>, BTreeMap<String, String>);
-    }
-
-    impl IntoIterPair
-        for (
-            Vec<(usize, (String, String))>,
-            Vec<(usize, (String, String))>,
-        )
-    {
-        fn into_iter_pair(self) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-            let strip =
-                |v: Vec<(usize, (String, String))>| v.into_iter().map(|(_, kv)| kv).collect();
-            (strip(self.0), strip(self.1))
         }
     }
 

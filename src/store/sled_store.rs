@@ -91,24 +91,6 @@ impl KvRead for SledStore {
             .map(|v| v.to_vec()))
     }
 
-    fn scan(
-        &self,
-        table: Table,
-        range: &KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.rows(table, range, limit, false)
-    }
-
-    fn scan_rev(
-        &self,
-        table: Table,
-        range: &KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.rows(table, range, limit, true)
-    }
-
     fn scan_keys(&self, table: Table, range: &KeyRange, limit: usize) -> Result<Vec<Vec<u8>>> {
         if super::overlay::borrowed(range).is_none() {
             return Ok(Vec::new());
@@ -120,10 +102,7 @@ impl KvRead for SledStore {
             .map(|k| k.map(|k| k.to_vec()).map_err(backend))
             .collect()
     }
-}
 
-impl SledStore {
-    /// Up to `limit` rows of `range`, in key order or (`rev`) descending.
     fn rows(
         &self,
         table: Table,

@@ -146,14 +146,9 @@ impl Property {
     /// The text as written in a plain value: components joined by `;`,
     /// items by `,`. Empty for binary values.
     pub fn text(&self) -> String {
-        match &self.value {
-            Value::Text(c) => c
-                .iter()
-                .map(|items| items.join(","))
-                .collect::<Vec<_>>()
-                .join(";"),
-            Value::Binary(_) => String::new(),
-        }
+        let mut out = String::new();
+        self.view().value.push_text(&self.name, &mut out);
+        out
     }
 
     /// Component `i` with its items joined by `,` (empty if absent).
@@ -191,18 +186,10 @@ impl ValueView<'_> {
             ValueView::Binary(b) => !b.is_empty(),
             ValueView::Split(comps) => {
                 let mut content = false;
-                for (i, items) in comps.iter().enumerate() {
-                    if i > 0 {
-                        out.push(';');
-                    }
-                    for (j, item) in items.iter().enumerate() {
-                        if j > 0 {
-                            out.push(',');
-                        }
-                        content = content || !item.trim().is_empty();
-                        out.push_str(item);
-                    }
-                }
+                text::join_with(comps, out, |item, out| {
+                    content = content || !item.trim().is_empty();
+                    out.push_str(item);
+                });
                 content
             }
             ValueView::Escaped(s, version) => text::unescape_joined(s, *version, name, out),
