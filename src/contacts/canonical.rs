@@ -78,30 +78,28 @@ fn push_line(p: &LineView<'_>, scratch: &mut Scratch, out: &mut String) -> bool 
             ranges.push(start..params.len());
         }
     };
-    for prm in p.params {
-        match prm.name.as_str() {
-            "TYPE" => {
-                for v in &prm.values {
-                    add(params, &|o| push_canonical_type(p.name, v, o));
-                }
-            }
-            "PREF" => add(params, &|o| {
-                o.push_str("TYPE=PREF");
-                true
-            }),
-            "VALUE" | "MEDIATYPE" if binary => {}
-            n => {
-                for v in &prm.values {
-                    add(params, &|o| {
-                        o.push_str(n);
-                        o.push('=');
-                        push_upper(v, o);
-                        true
-                    });
-                }
+    p.params.for_each(|name, values| match name {
+        "TYPE" => {
+            for v in values {
+                add(params, &|o| push_canonical_type(p.name, v, o));
             }
         }
-    }
+        "PREF" => add(params, &|o| {
+            o.push_str("TYPE=PREF");
+            true
+        }),
+        "VALUE" | "MEDIATYPE" if binary => {}
+        n => {
+            for v in values {
+                add(params, &|o| {
+                    o.push_str(n);
+                    o.push('=');
+                    push_upper(v, o);
+                    true
+                });
+            }
+        }
+    });
     let text: &str = params;
     ranges.sort_by(|a, b| text[a.clone()].cmp(&text[b.clone()]));
     ranges.dedup_by(|a, b| text[a.clone()] == text[b.clone()]);
@@ -158,9 +156,24 @@ pub fn fingerprint(card: &Card) -> u128 {
 /// values are never split into components): what a slow sync computes for
 /// every incoming card. Fails where [`Card::parse`] fails.
 pub fn fingerprint_text(data: &str) -> Result<u128, VCardError> {
-    let mut lines = Lines::default();
-    for_each_line(data, &mut |p| lines.push(&p))?;
-    Ok(lines.fingerprint())
+    thread_local! {
+        /// One card's buffers, kept between the cards of a slow sync.
+        static LINES: std::cell::RefCell<Lines> = std::cell::RefCell::default();
+    }
+    let run = |lines: &mut Lines| {
+        lines.clear();
+        for_each_line(data, &mut |p| lines.push(&p))?;
+        Ok(lines.fingerprint())
+    };
+    LINES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut lines) => {
+            let r = run(&mut lines);
+            lines.trim();
+            r
+        }
+        // Not reachable (nothing here calls back in), but never a panic.
+        Err(_) => run(&mut Lines::default()),
+    })
 }
 
 /// A card's canonical lines written into one buffer, each a range of it.
@@ -180,11 +193,25 @@ impl Lines {
     }
 
     /// Sorted as strings, then hashed as [`fingerprint_lines`] does.
-    fn fingerprint(mut self) -> u128 {
+    fn fingerprint(&mut self) -> u128 {
         let buf = &self.buf;
         self.lines
             .sort_by(|a, b| buf[a.clone()].cmp(&buf[b.clone()]));
         hash_lines(self.lines.iter().map(|r| &buf[r.clone()]))
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.lines.clear();
+    }
+
+    /// Kept buffers stay small: a card with a large photo digest or a long
+    /// note does not pin its memory to the thread.
+    fn trim(&mut self) {
+        const KEEP: usize = 16 << 10;
+        if self.buf.capacity() > KEEP || self.scratch.params.capacity() > KEEP {
+            *self = Lines::default();
+        }
     }
 }
 

@@ -165,8 +165,35 @@ impl Property {
 /// ([`for_each_line`]), where the value is left unsplit.
 pub struct LineView<'a> {
     pub name: &'a str,
-    pub params: &'a [Param],
+    pub params: ParamsView<'a>,
     pub value: ValueView<'a>,
+}
+
+/// A property's parameters: a parsed card's, or as read from text
+/// (borrowed from the card's header where possible).
+pub struct ParamsView<'a>(ParamsOf<'a>);
+
+enum ParamsOf<'a> {
+    Parsed(&'a [Param]),
+    Read(&'a [parse::RawParam<'a>]),
+}
+
+impl ParamsView<'_> {
+    /// Call `f` with each parameter's name and values, in order.
+    pub fn for_each(&self, mut f: impl FnMut(&str, &mut dyn Iterator<Item = &str>)) {
+        match self.0 {
+            ParamsOf::Parsed(ps) => {
+                for p in ps {
+                    f(&p.name, &mut p.values.iter().map(String::as_str));
+                }
+            }
+            ParamsOf::Read(ps) => {
+                for p in ps {
+                    f(&p.name, &mut p.values());
+                }
+            }
+        }
+    }
 }
 
 pub enum ValueView<'a> {
@@ -201,7 +228,7 @@ impl Property {
     pub fn view(&self) -> LineView<'_> {
         LineView {
             name: &self.name,
-            params: &self.params,
+            params: ParamsView(ParamsOf::Parsed(&self.params)),
             value: match &self.value {
                 Value::Binary(b) => ValueView::Binary(b),
                 Value::Text(c) => ValueView::Split(c),
@@ -221,7 +248,7 @@ pub fn for_each_line(data: &str, f: &mut dyn FnMut(LineView<'_>)) -> Result<(), 
         };
         f(LineView {
             name: &l.name,
-            params: &l.params,
+            params: ParamsView(ParamsOf::Read(&l.params)),
             value,
         })
     })

@@ -1,5 +1,10 @@
 //! Content lines → [`Card`] (or, for content comparison, → [`Line`]s
 //! whose values are decoded but not yet split into components).
+//!
+//! A [`Line`] borrows its group, name, parameters and value from the card's
+//! text wherever no decoding changed them: comparing a card by content
+//! (every card of a slow sync) then allocates little more than its
+//! decoded values. [`parse`] turns each line into an owned [`Property`].
 
 use std::borrow::Cow;
 
@@ -32,12 +37,78 @@ pub(super) enum RawValue<'a> {
     Escaped(Cow<'a, str>),
 }
 
+/// A parameter as [`line`] reads it: the name upper-cased (token
+/// characters only), the values read from the header on demand.
+#[derive(Clone)]
+pub(super) struct RawParam<'a> {
+    pub name: Cow<'a, str>,
+    values: RawValues<'a>,
+}
+
+#[derive(Clone)]
+enum RawValues<'a> {
+    /// The text after `=`: values separated by `,` outside quotes, each
+    /// trimmed and unquoted as it is read.
+    List(Cow<'a, str>),
+    /// A single value (a 2.1 bare word, a data URI's media type).
+    One(Cow<'a, str>),
+}
+
+impl<'a> RawParam<'a> {
+    fn one(name: &'static str, value: Cow<'a, str>) -> RawParam<'a> {
+        RawParam {
+            name: Cow::Borrowed(name),
+            values: RawValues::One(value),
+        }
+    }
+
+    /// The values in order; there is always at least one (`X=` has `""`).
+    pub fn values(&self) -> impl Iterator<Item = &str> + '_ {
+        let (list, one) = match &self.values {
+            RawValues::List(v) => (Some(split_unquoted(v, b',').map(unquote)), None),
+            RawValues::One(v) => (None, Some(v.as_ref())),
+        };
+        list.into_iter().flatten().chain(one)
+    }
+
+    fn first_value(self) -> Option<Cow<'a, str>> {
+        match self.values {
+            RawValues::List(Cow::Borrowed(v)) => split_unquoted(v, b',')
+                .map(unquote)
+                .next()
+                .map(Cow::Borrowed),
+            RawValues::List(Cow::Owned(v)) => split_unquoted(&v, b',')
+                .map(unquote)
+                .next()
+                .map(|s| Cow::Owned(s.to_owned())),
+            RawValues::One(v) => Some(v),
+        }
+    }
+
+    fn into_param(self) -> Param {
+        Param {
+            values: self.values().map(str::to_owned).collect(),
+            name: self.name.into_owned(),
+        }
+    }
+
+    fn into_owned(self) -> RawParam<'static> {
+        RawParam {
+            name: Cow::Owned(self.name.into_owned()),
+            values: match self.values {
+                RawValues::List(v) => RawValues::List(Cow::Owned(v.into_owned())),
+                RawValues::One(v) => RawValues::One(Cow::Owned(v.into_owned())),
+            },
+        }
+    }
+}
+
 /// One content line as [`parse`] reads it, before its value is split: the
 /// same checks, the same parameters, the same decoded value.
 pub(super) struct Line<'a> {
-    pub group: Option<String>,
-    pub name: String,
-    pub params: Vec<Param>,
+    pub group: Option<Cow<'a, str>>,
+    pub name: Cow<'a, str>,
+    pub params: Vec<RawParam<'a>>,
     pub value: RawValue<'a>,
 }
 
@@ -48,10 +119,22 @@ impl Line<'_> {
             RawValue::Escaped(s) => Value::Text(split_unescape(&s, version, &self.name)),
         };
         Property {
-            group: self.group,
-            name: self.name,
-            params: self.params,
+            group: self.group.map(Cow::into_owned),
+            name: self.name.into_owned(),
+            params: self.params.into_iter().map(RawParam::into_param).collect(),
             value,
+        }
+    }
+
+    fn into_owned(self) -> Line<'static> {
+        Line {
+            group: self.group.map(|g| Cow::Owned(g.into_owned())),
+            name: Cow::Owned(self.name.into_owned()),
+            params: self.params.into_iter().map(RawParam::into_owned).collect(),
+            value: match self.value {
+                RawValue::Binary(b) => RawValue::Binary(b),
+                RawValue::Escaped(s) => RawValue::Escaped(Cow::Owned(s.into_owned())),
+            },
         }
     }
 }
@@ -91,12 +174,20 @@ fn split_unquoted(s: &str, sep: u8) -> impl Iterator<Item = &str> {
     })
 }
 
-fn unquote(s: &str) -> String {
+fn unquote(s: &str) -> &str {
     let t = s.trim();
     t.strip_prefix('"')
         .and_then(|x| x.strip_suffix('"'))
         .unwrap_or(t)
-        .to_owned()
+}
+
+/// `s` in ASCII upper case, borrowed when it already is.
+fn upper(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(s.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 fn valid_name(s: &str) -> bool {
@@ -107,13 +198,13 @@ fn valid_name(s: &str) -> bool {
 
 /// What the transfer parameters say.
 #[derive(Default)]
-struct Transfer {
+struct Transfer<'a> {
     qp: bool,
     base64: bool,
-    charset: Option<String>,
+    charset: Option<Cow<'a, str>>,
     /// The ENCODING parameter as written, kept if the value turns out not
     /// to be what it claims (so nothing is lost).
-    encoding_param: Option<Param>,
+    encoding_param: Option<RawParam<'a>>,
 }
 
 fn line(bytes: &[u8], line: usize, version: VCardVersion) -> Result<Option<Line<'_>>, VCardError> {
@@ -121,82 +212,95 @@ fn line(bytes: &[u8], line: usize, version: VCardVersion) -> Result<Option<Line<
     let Some(colon) = header_end(bytes) else {
         return Err(VCardError::MissingName { line });
     };
-    let header = String::from_utf8_lossy(&bytes[..colon]);
     let raw_value = &bytes[colon + 1..];
-    let mut parts = split_unquoted(&header, b';');
+    match std::str::from_utf8(&bytes[..colon]) {
+        Ok(header) => read_line(header, raw_value, line, version),
+        // Rare: a header that is not UTF-8 is read repaired, and the line
+        // then owns what it took from the repaired copy.
+        Err(_) => {
+            let header = String::from_utf8_lossy(&bytes[..colon]).into_owned();
+            Ok(read_line(&header, raw_value, line, version)?.map(Line::into_owned))
+        }
+    }
+}
+
+fn read_line<'a>(
+    header: &'a str,
+    raw_value: &'a [u8],
+    line: usize,
+    version: VCardVersion,
+) -> Result<Option<Line<'a>>, VCardError> {
+    let mut parts = split_unquoted(header, b';');
     let full_name = parts.next().unwrap_or("").trim();
     let dot = full_name.bytes().rposition(|b| b == b'.');
     let (group, name) = match dot.and_then(|d| Some((full_name.get(..d)?, full_name.get(d + 1..)?)))
     {
-        Some((g, n)) => (Some(g.to_owned()), n),
+        Some((g, n)) => (Some(g), n),
         None => (None, full_name),
     };
     if name.is_empty() {
         return Err(VCardError::MissingName { line });
     }
-    let group_ok = group
-        .as_deref()
-        .is_none_or(|g| g.split('.').all(valid_name));
+    let group_ok = group.is_none_or(|g| g.split('.').all(valid_name));
     if !valid_name(name) || !group_ok {
         return Err(VCardError::InvalidName {
             line,
             name: full_name.to_owned(),
         });
     }
-    let name = name.to_ascii_uppercase();
-    if matches!(name.as_str(), "VERSION" | "BEGIN" | "END") {
+    let name = upper(name);
+    if matches!(&*name, "VERSION" | "BEGIN" | "END") {
         return Ok(None);
     }
 
     let mut t = Transfer::default();
-    let mut params: Vec<Param> = Vec::new();
+    let mut params: Vec<RawParam> = Vec::new();
     for part in parts {
         let part = part.trim();
         if part.is_empty() {
             continue;
         }
-        let (pname, values) = match part.split_once('=') {
-            Some((n, v)) => (
-                param_name(n),
-                split_unquoted(v, b',').map(unquote).collect(),
-            ),
+        let p = match part.split_once('=') {
+            Some((n, v)) => RawParam {
+                name: param_name(n),
+                values: RawValues::List(Cow::Borrowed(v)),
+            },
             None => bare_param(part),
         };
-        if pname.is_empty() {
+        if p.name.is_empty() {
             // `;=x`, `;"":x`: no name to keep it under.
             continue;
         }
-        match pname.as_str() {
+        match &*p.name {
             "ENCODING" => {
-                let is = |w: &str| values.first().is_some_and(|v| v.eq_ignore_ascii_case(w));
-                if is("QUOTED-PRINTABLE") {
+                let (qp, base64, known) = {
+                    let first = p.values().next();
+                    let is = |w: &str| first.is_some_and(|v| v.eq_ignore_ascii_case(w));
+                    (
+                        is("QUOTED-PRINTABLE"),
+                        is("BASE64") || is("B"),
+                        is("8BIT") || is("7BIT"),
+                    )
+                };
+                if qp {
                     t.qp = true;
-                } else if is("BASE64") || is("B") {
+                } else if base64 {
                     t.base64 = true;
-                } else if !is("8BIT") && !is("7BIT") {
+                } else if !known {
                     // Unknown encoding: keep it as a parameter.
-                    params.push(Param {
-                        name: pname,
-                        values,
-                    });
+                    params.push(p);
                     continue;
                 }
-                t.encoding_param = Some(Param {
-                    name: pname,
-                    values,
-                });
+                t.encoding_param = Some(p);
             }
-            "CHARSET" => t.charset = values.into_iter().next(),
-            _ => params.push(Param {
-                name: pname,
-                values,
-            }),
+            "CHARSET" => t.charset = p.first_value(),
+            _ => params.push(p),
         }
     }
 
-    let value = decode_value(raw_value, &name, version, &t, &mut params);
+    let value = decode_value(raw_value, &name, version, t, &mut params);
     Ok(Some(Line {
-        group,
+        group: group.map(Cow::Borrowed),
         name,
         params,
         value,
@@ -205,23 +309,29 @@ fn line(bytes: &[u8], line: usize, version: VCardVersion) -> Result<Option<Line<
 
 /// A parameter name as we keep it: upper case, token characters only
 /// (anything else could not be written back unambiguously).
-fn param_name(n: &str) -> String {
-    n.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
+fn param_name(n: &str) -> Cow<'_, str> {
+    let token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
+    if n.chars().all(|c| token(c) && !c.is_ascii_lowercase()) {
+        return Cow::Borrowed(n);
+    }
+    Cow::Owned(
+        n.chars()
+            .filter(|c| token(*c))
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    )
 }
 
 /// A parameter without `=`: 2.1 type words (`CELL`), encodings and charsets
 /// written bare by sloppy writers.
-fn bare_param(word: &str) -> (String, Vec<String>) {
+fn bare_param(word: &str) -> RawParam<'_> {
     let encoding = ["QUOTED-PRINTABLE", "BASE64", "8BIT", "7BIT"]
         .iter()
         .any(|e| word.eq_ignore_ascii_case(e));
     if encoding {
-        ("ENCODING".into(), vec![word.to_ascii_uppercase()])
+        RawParam::one("ENCODING", upper(word))
     } else {
-        ("TYPE".into(), vec![unquote(word)])
+        RawParam::one("TYPE", Cow::Borrowed(unquote(word)))
     }
 }
 
@@ -229,8 +339,8 @@ fn decode_value<'a>(
     raw: &'a [u8],
     name: &str,
     version: VCardVersion,
-    t: &Transfer,
-    params: &mut Vec<Param>,
+    mut t: Transfer<'a>,
+    params: &mut Vec<RawParam<'a>>,
 ) -> RawValue<'a> {
     if t.base64 {
         match base64_decode(raw) {
@@ -242,7 +352,7 @@ fn decode_value<'a>(
             }
             None => {
                 // Not base64 after all: keep the text and the claim.
-                params.extend(t.encoding_param.clone());
+                params.extend(t.encoding_param.take());
             }
         }
     }
@@ -262,7 +372,7 @@ fn decode_value<'a>(
 
 /// `data:image/jpeg;base64,…` (4.0 inline binary) → bytes, and the media
 /// type as a 3.0-style `TYPE=JPEG` so every version can write it.
-fn data_uri(raw: &[u8], params: &mut Vec<Param>) -> Option<Vec<u8>> {
+fn data_uri(raw: &[u8], params: &mut Vec<RawParam<'_>>) -> Option<Vec<u8>> {
     let s = std::str::from_utf8(raw).ok()?.trim();
     let rest = s.get(..5)?.eq_ignore_ascii_case("data:").then(|| &s[5..])?;
     let (meta, payload) = rest.split_once(',')?;
@@ -270,10 +380,7 @@ fn data_uri(raw: &[u8], params: &mut Vec<Param>) -> Option<Vec<u8>> {
     let bytes = base64_decode(payload.as_bytes())?;
     let sub = media.rsplit('/').next().unwrap_or("").to_ascii_uppercase();
     if !sub.is_empty() && !params.iter().any(|p| p.name == "TYPE") {
-        params.push(Param {
-            name: "TYPE".into(),
-            values: vec![sub],
-        });
+        params.push(RawParam::one("TYPE", Cow::Owned(sub)));
     }
     // MEDIATYPE duplicates what the data URI says.
     params.retain(|p| p.name != "MEDIATYPE");
@@ -332,6 +439,25 @@ mod tests {
         let c = card("BEGIN:VCARD\nVERSION:3.0\nPHOTO;ENCODING=b:@@@\nEND:VCARD\n");
         assert_eq!(c.props[0].text(), "@@@");
         assert_eq!(c.props[0].params[0].name, "ENCODING");
+    }
+
+    /// A header that is not UTF-8 is read repaired (the line then owns
+    /// its parts): regression test for the borrowed line reader.
+    #[test]
+    fn non_utf8_header_is_repaired_and_owned() {
+        let c = match parse(
+            b"BEGIN:VCARD\nVERSION:2.1\nitem1.x-note;X-P=caf\xe9;home:Stra\xdfe\nEND:VCARD\n",
+        ) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let p = &c.props[0];
+        assert_eq!(p.group.as_deref(), Some("item1"));
+        assert_eq!(p.name, "X-NOTE");
+        assert_eq!(p.params[0], Param::new("X-P", &["caf\u{fffd}"]));
+        assert_eq!(p.params[1], Param::new("TYPE", &["home"]));
+        // The value falls back to Windows-1252, as any 8-bit 2.1 value.
+        assert_eq!(p.text(), "Straße");
     }
 
     #[test]
