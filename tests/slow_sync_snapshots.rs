@@ -236,3 +236,195 @@ fn regression_items_deleted_between_messages_of_a_slow_sync_are_not_matched() {
 fn regression_items_purged_between_messages_of_a_slow_sync_are_not_matched() {
     deleted_between_messages(false);
 }
+
+/// Give every live item of a client's book one more email (local edits).
+fn add_email_to_all(store: &MemoryStore, book: &BookId) {
+    let mut txn = Txn::new(store);
+    for (id, rec) in schema::items_page(store, book, "", usize::MAX).unwrap() {
+        if rec.deleted {
+            continue;
+        }
+        let end = rec.data.rfind("END:VCARD").unwrap();
+        let data = format!(
+            "{}EMAIL:changed-{id}@example.org\r\n{}",
+            &rec.data[..end],
+            &rec.data[end..]
+        );
+        let change = book::Change {
+            content_type: &rec.content_type,
+            data: &data,
+            origin: "",
+            now_ms: 1,
+        };
+        book::update(&mut txn, book, &id, Some(&rec), &change).unwrap();
+    }
+    store.commit(&txn.into_batch()).unwrap();
+}
+
+fn full_name(card: &str) -> String {
+    Card::parse(card).unwrap().first("FN").unwrap().text()
+}
+
+/// Device B, new, slow-syncs the same 40 people (as vCard 2.1) in several
+/// messages; after the first, device A edits every card (one more email).
+/// The cards B sends after that are no longer the same content as the
+/// server's: each must be reconciled with the edited item (same person),
+/// not mapped to it as identical because the session's snapshots still
+/// hold the content it had before the edit. B then holds the edited
+/// version of each of them.
+///
+/// With `people_index_first`, B's first message also carries a person
+/// the server does not know, so the session builds its people index
+/// before the edit (and must bring it up to date); without, the content
+/// fingerprints alone are stale.
+fn edited_between_messages(people_index_first: bool) {
+    let engine = engine();
+    let server = MemoryStore::new();
+    inproc::add_user(&server).unwrap();
+    let cards = vcards::book(4, 40, None);
+    inproc::fill(&server, &inproc::server_book(), &cards).unwrap();
+    let mut n = 0;
+    let none = |_: usize, _: &[Sent], _: &mut u64| {};
+    let (a, a_store) = (inproc::client_config("dev-a"), MemoryStore::new());
+    session(
+        &engine,
+        &server,
+        &a,
+        &a_store,
+        alert::SLOW_SYNC,
+        &mut n,
+        none,
+    );
+
+    let (b, b_store) = (inproc::client_config("dev-b"), MemoryStore::new());
+    let stranger = vcards::book(99, 1, None).remove(0);
+    let mut as21: Vec<String> = Vec::new();
+    if people_index_first {
+        as21.push(stranger.clone());
+    }
+    as21.extend(cards.iter().map(|c| vcards::as_vcard21(c).unwrap()));
+    inproc::fill(&b_store, &inproc::client_book(), &as21).unwrap();
+    let mut stranger_sent_first = false;
+    let mut sent_after_edit: Vec<String> = Vec::new();
+    let mut partial: BTreeMap<String, String> = BTreeMap::new();
+    session(
+        &engine,
+        &server,
+        &b,
+        &b_store,
+        alert::SLOW_SYNC,
+        &mut n,
+        |k, items, n| {
+            for (luid, chunk, more) in items {
+                let card = partial.entry(luid.clone()).or_default();
+                card.push_str(chunk);
+                if *more {
+                    continue;
+                }
+                let card = partial.remove(luid).unwrap_or_default();
+                if k == 1 && card == stranger {
+                    stranger_sent_first = true;
+                } else if k > 1 {
+                    sent_after_edit.push(card);
+                }
+            }
+            if k == 1 {
+                add_email_to_all(&a_store, &inproc::client_book());
+                session(&engine, &server, &a, &a_store, alert::TWO_WAY, n, none);
+            }
+        },
+    );
+    assert!(
+        !sent_after_edit.is_empty(),
+        "B's cards took several messages"
+    );
+    assert_eq!(stranger_sent_first, people_index_first);
+
+    let on_server: BTreeMap<String, String> =
+        schema::items_page(&server, &inproc::server_book(), "", usize::MAX)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, r)| !r.deleted)
+            .map(|(_, r)| (full_name(&r.data), r.data))
+            .collect();
+    let expected = cards.len() + usize::from(people_index_first);
+    assert_eq!(on_server.len(), expected, "no duplicates, nothing lost");
+    let on_b = contents(&b_store, &inproc::client_book());
+    for card in &sent_after_edit {
+        let edited = &on_server[&full_name(card)];
+        assert!(edited.contains("changed-"), "A's edit was kept: {edited}");
+        let fp = canonical::fingerprint(&Card::parse(edited).unwrap());
+        assert!(on_b.contains_key(&fp), "B did not get A's edit of {card}");
+    }
+}
+
+#[test]
+fn regression_items_edited_between_messages_of_a_slow_sync_are_not_taken_as_identical() {
+    edited_between_messages(false);
+}
+
+#[test]
+fn regression_people_index_follows_edits_between_messages_of_a_slow_sync() {
+    edited_between_messages(true);
+}
+
+/// A book written before content-index rows carried the content's
+/// fingerprint: the first slow sync that needs them computes and stores
+/// them, and matches as if they had always been there.
+#[test]
+fn content_rows_without_fingerprints_are_completed_and_still_match() {
+    use syncmld::store::{KeyRange, KvRead, Table};
+    let engine = engine();
+    let server = MemoryStore::new();
+    inproc::add_user(&server).unwrap();
+    let cards = vcards::book(5, 40, None);
+    inproc::fill(&server, &inproc::server_book(), &cards).unwrap();
+    let rows = server
+        .scan(Table::ContentIndex, &KeyRange::prefix(&[]), usize::MAX)
+        .unwrap();
+    assert_eq!(rows.len(), cards.len());
+    let mut txn = Txn::new(&server);
+    for (k, v) in rows {
+        assert_eq!(v.len(), 16, "written with its fingerprint");
+        txn.put(Table::ContentIndex, k, Vec::new());
+    }
+    server.commit(&txn.into_batch()).unwrap();
+    let old = schema::content_snapshot(&server, &inproc::server_book()).unwrap();
+    assert_eq!(old.unknown.len(), cards.len());
+
+    let (b, b_store) = (inproc::client_config("dev-b"), MemoryStore::new());
+    let as21: Vec<String> = cards
+        .iter()
+        .map(|c| vcards::as_vcard21(c).unwrap())
+        .collect();
+    inproc::fill(&b_store, &inproc::client_book(), &as21).unwrap();
+    let mut n = 0;
+    session(
+        &engine,
+        &server,
+        &b,
+        &b_store,
+        alert::SLOW_SYNC,
+        &mut n,
+        |_, _, _| {},
+    );
+    let on_server = contents(&server, &inproc::server_book());
+    assert_eq!(
+        on_server.values().sum::<usize>(),
+        cards.len(),
+        "no duplicates"
+    );
+    assert_eq!(contents(&b_store, &inproc::client_book()), on_server);
+    let now = schema::content_snapshot(&server, &inproc::server_book()).unwrap();
+    assert!(now.unknown.is_empty());
+    let mut by_fp: Vec<(u128, Vec<String>)> = now.by_fingerprint.into_iter().collect();
+    by_fp.sort();
+    let mut want: Vec<(u128, Vec<String>)> =
+        schema::items_page(&server, &inproc::server_book(), "", usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(g, r)| (syncmld::contacts::content_fingerprint(&r.data), vec![g]))
+            .collect();
+    want.sort();
+    assert_eq!(by_fp, want);
+}

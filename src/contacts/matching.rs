@@ -68,6 +68,13 @@ impl<'a> Probe<'a> {
     }
 }
 
+/// The content fingerprint of an item's text ([`Probe::fingerprint`]): the
+/// same for the same content however written, stored with the item's
+/// content-index row and its people keys.
+pub fn content_fingerprint(data: &str) -> u128 {
+    Probe::of(data).fingerprint()
+}
+
 /// The index of a book's contacts for matching. Build it once per slow
 /// sync (or keep it up to date with `insert`/`remove`).
 #[derive(Debug, Clone)]

@@ -55,7 +55,8 @@ pub fn update(
     if let Some(o) = old.filter(|o| !o.deleted) {
         schema::remove_content_key(txn, book, &o.data, id);
     }
-    schema::put_content_key(txn, book, change.data, id);
+    let fingerprint = crate::contacts::content_fingerprint(change.data);
+    schema::put_content_key(txn, book, change.data, id, fingerprint);
     let seq = next_seq(txn, book)?;
     let rec = ItemRecord {
         content_type: change.content_type.to_owned(),

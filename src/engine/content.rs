@@ -103,9 +103,9 @@ impl Contacts {
 /// Per-session slow-sync matcher, three snapshots of the book taken on the
 /// first item that needs them, cheapest first:
 /// * content hashes: a byte-identical copy is a hash lookup, no parse;
-/// * content fingerprints (from the stored people keys): the same content
-///   written another way (another vCard version, folding, order) is found
-///   after parsing only the incoming card;
+/// * content fingerprints (stored with the content hashes, one scan for
+///   both): the same content written another way (another vCard version,
+///   folding, order) is found after parsing only the incoming card;
 /// * a [`contacts::MatchIndex`] of the whole book's identity keys, built
 ///   only when an item has no identical twin — most of a device's cards
 ///   usually do, and this is the expensive one.
@@ -113,8 +113,10 @@ impl Contacts {
 /// The snapshots outlive the message they were taken in, and other
 /// sessions may write the book between two messages: the engine notes
 /// what the change log says moved since ([`Self::note_change`], one range
-/// scan per message), and what moved is read again from the store. What
-/// this session matched or added is `taken` anyway.
+/// scan per message), and what moved is read again from the store before
+/// it is taken as identical; the people index, once built, is brought up
+/// to date for what moved. What this session matched or added is `taken`
+/// anyway.
 #[derive(Clone)]
 pub struct SlowMatcher {
     content: HashMap<u64, Vec<String>>,
@@ -198,6 +200,10 @@ impl SlowMatcher {
     }
     pub fn set_people(&mut self, index: contacts::MatchIndex) {
         self.people = Some(index);
+    }
+    /// The people index, if built (to bring items that moved up to date).
+    pub fn people_mut(&mut self) -> Option<&mut contacts::MatchIndex> {
+        self.people.as_mut()
     }
     /// (guid, identical content) of the stored item this one is the same
     /// person as, through the people index (`None` until it is set).

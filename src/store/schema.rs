@@ -302,20 +302,6 @@ pub fn item(r: &dyn KvRead, b: &BookId, guid: &str) -> Result<Option<ItemRecord>
     get_rec(r, Table::Items, &key(&[&b.user, &b.store, guid]))
 }
 
-/// Is `guid` a live item (stored, not a tombstone)? Reads the record
-/// without building its text.
-pub fn item_is_live(r: &dyn KvRead, b: &BookId, guid: &str) -> Result<bool> {
-    /// An item record read for its tombstone flag only (the other fields
-    /// are skipped by the decoder).
-    #[derive(Deserialize, Default)]
-    #[serde(default)]
-    struct Liveness {
-        deleted: bool,
-    }
-    let rec: Option<Liveness> = get_rec(r, Table::Items, &key(&[&b.user, &b.store, guid]))?;
-    Ok(rec.is_some_and(|l| !l.deleted))
-}
-
 /// Write an item (or tombstone) and move its change-log entry to `rec.seq`.
 /// `old_seq` is the sequence of the record it replaces, if any.
 pub fn put_item(
@@ -592,11 +578,20 @@ fn content_key(b: &BookId, hash: u64, guid: &str) -> Vec<u8> {
     k
 }
 
-pub fn put_content_key(t: &mut Txn<'_>, b: &BookId, data: &str, guid: &str) {
+/// Index `guid`'s `data` by its content hash; the row's value is the
+/// content's fingerprint (`contacts::content_fingerprint`), so one scan
+/// of the index gives a slow sync both ways to find the same content.
+pub fn put_content_key(t: &mut Txn<'_>, b: &BookId, data: &str, guid: &str, fingerprint: u128) {
+    set_content_fingerprint(t, b, content_hash(data), guid, fingerprint);
+}
+
+/// (Re)write the content-index row of `guid` under `hash` with its
+/// content fingerprint (rows written before they carried one have none).
+pub fn set_content_fingerprint(t: &mut Txn<'_>, b: &BookId, hash: u64, guid: &str, fp: u128) {
     t.put(
         Table::ContentIndex,
-        content_key(b, content_hash(data), guid),
-        Vec::new(),
+        content_key(b, hash, guid),
+        fp.to_be_bytes().to_vec(),
     );
 }
 
@@ -616,32 +611,53 @@ pub fn content_candidates(r: &dyn KvRead, b: &BookId, data: &str) -> Result<Vec<
         .collect()
 }
 
-/// Every live item's content hash in a book: hash → GUIDs (a slow sync's
-/// snapshot; one ordered scan instead of a lookup per incoming item).
-pub fn content_hashes(
-    r: &dyn KvRead,
-    b: &BookId,
-) -> Result<std::collections::HashMap<u64, Vec<String>>> {
+/// Every live item of a book by its content, from one ordered scan of the
+/// content index (a slow sync's snapshot, instead of a lookup per item).
+#[derive(Debug, Default)]
+pub struct ContentSnapshot {
+    /// Content hash ([`content_hash`]) → GUIDs.
+    pub by_hash: std::collections::HashMap<u64, Vec<String>>,
+    /// Content fingerprint → GUIDs (each list in GUID order).
+    pub by_fingerprint: std::collections::HashMap<u128, Vec<String>>,
+    /// (hash, GUID) of rows written before rows carried a fingerprint.
+    pub unknown: Vec<(u64, String)>,
+}
+
+/// The book's [`ContentSnapshot`].
+pub fn content_snapshot(r: &dyn KvRead, b: &BookId) -> Result<ContentSnapshot> {
     let prefix = key(&[&b.user, &b.store]);
-    let mut out: std::collections::HashMap<u64, Vec<String>> = Default::default();
+    let mut out = ContentSnapshot::default();
     let mut range = KeyRange::prefix(&prefix);
     loop {
-        let rows = r.scan_keys(Table::ContentIndex, &range, PAGE_ROWS)?;
+        let rows = r.scan(Table::ContentIndex, &range, PAGE_ROWS)?;
         let full = rows.len() == PAGE_ROWS;
-        for k in &rows {
+        for (k, v) in &rows {
             let hash = k
                 .get(prefix.len()..prefix.len() + 8)
                 .and_then(|h| <[u8; 8]>::try_from(h).ok())
                 .map(u64::from_be_bytes)
                 .ok_or_else(|| corrupt(Table::ContentIndex, "short content key"))?;
             let guid = last_str_suffix(Table::ContentIndex, k, prefix.len() + 8)?;
-            out.entry(hash).or_default().push(guid);
+            match <[u8; 16]>::try_from(v.as_slice()) {
+                Ok(fp) => out
+                    .by_fingerprint
+                    .entry(u128::from_be_bytes(fp))
+                    .or_default()
+                    .push(guid.clone()),
+                Err(_) if v.is_empty() => out.unknown.push((hash, guid.clone())),
+                Err(_) => return Err(corrupt(Table::ContentIndex, "bad fingerprint")),
+            }
+            out.by_hash.entry(hash).or_default().push(guid);
         }
         match rows.last() {
-            Some(last) if full => range = KeyRange::prefix_after(&prefix, last),
-            _ => return Ok(out),
+            Some((last, _)) if full => range = KeyRange::prefix_after(&prefix, last),
+            _ => break,
         }
     }
+    for guids in out.by_fingerprint.values_mut() {
+        guids.sort_unstable();
+    }
+    Ok(out)
 }
 
 /// Rows read per scan where a whole book is read in pages.
@@ -692,58 +708,6 @@ pub fn people_keys_page(
     limit: usize,
 ) -> Result<Vec<(String, Vec<String>)>> {
     decoded_book_page(r, Table::PeopleKeys, b, after, limit)
-}
-
-/// The next `limit` (GUID, content fingerprint) of the book's people index
-/// after `after`: the `f:` key of each item's keys, read without building
-/// the key list (`None`: keys of a form without one).
-pub fn people_fingerprints_page(
-    r: &dyn KvRead,
-    b: &BookId,
-    after: &str,
-    limit: usize,
-) -> Result<Vec<(String, Option<u128>)>> {
-    let rows: Vec<(String, FingerprintOf)> =
-        decoded_book_page(r, Table::PeopleKeys, b, after, limit)?;
-    Ok(rows.into_iter().map(|(g, f)| (g, f.0)).collect())
-}
-
-/// A stored key list read for its fingerprint key only: the keys are
-/// looked at in the decoder's buffer, none is allocated.
-struct FingerprintOf(Option<u128>);
-
-impl<'de> Deserialize<'de> for FingerprintOf {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Keys;
-        impl<'de> serde::de::Visitor<'de> for Keys {
-            type Value = FingerprintOf;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a list of people keys")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<FingerprintOf, A::Error> {
-                let mut found = None;
-                while let Some(FingerprintOf(fp)) = seq.next_element::<FingerprintOf>()? {
-                    found = found.or(fp);
-                }
-                Ok(FingerprintOf(found))
-            }
-            fn visit_str<E: serde::de::Error>(
-                self,
-                k: &str,
-            ) -> std::result::Result<FingerprintOf, E> {
-                Ok(FingerprintOf(
-                    k.strip_prefix("f:")
-                        .and_then(|hex| u128::from_str_radix(hex, 16).ok()),
-                ))
-            }
-        }
-        // A list at the top, a string inside it: `deserialize_any` lets the
-        // data say which (CBOR is self-describing).
-        d.deserialize_any(Keys)
-    }
 }
 
 /// Up to `limit` GUIDs indexed under `id_key`.
@@ -865,7 +829,7 @@ mod tests {
     }
 
     #[test]
-    fn content_hashes_list_every_item_of_the_book_across_pages() {
+    fn content_snapshot_lists_every_item_of_the_book_across_pages() {
         let s = MemoryStore::new();
         let b = book();
         let other = BookId {
@@ -873,15 +837,30 @@ mod tests {
             store: "contacts".into(),
         };
         let mut t = Txn::new(&s);
-        // More than a page, two items with the same bytes, another book.
+        // More than a page, two items with the same bytes, another book;
+        // fingerprints as the content's (two cards share one).
         for i in 0..PAGE_ROWS + 2 {
-            put_content_key(&mut t, &b, &format!("card {i}"), &format!("g{i}"));
+            put_content_key(
+                &mut t,
+                &b,
+                &format!("card {i}"),
+                &format!("g{i}"),
+                i as u128,
+            );
         }
-        put_content_key(&mut t, &b, "card 0", "twin");
-        put_content_key(&mut t, &other, "card 1", "elsewhere");
+        put_content_key(&mut t, &b, "card 0", "twin", 0);
+        put_content_key(&mut t, &b, "card 7", "g7b", 1);
+        put_content_key(&mut t, &other, "card 1", "elsewhere", 1);
+        // A row as written before rows carried a fingerprint.
+        t.put(
+            Table::ContentIndex,
+            content_key(&b, content_hash("old"), "g-old"),
+            Vec::new(),
+        );
         s.commit(&t.into_batch()).unwrap();
-        let all = content_hashes(&s, &b).unwrap();
-        assert_eq!(all.values().map(Vec::len).sum::<usize>(), PAGE_ROWS + 3);
+        let snap = content_snapshot(&s, &b).unwrap();
+        let all = &snap.by_hash;
+        assert_eq!(all.values().map(Vec::len).sum::<usize>(), PAGE_ROWS + 5);
         let mut twins = all[&content_hash("card 0")].clone();
         twins.sort();
         assert_eq!(twins, ["g0", "twin"]);
@@ -890,6 +869,32 @@ mod tests {
         assert_eq!(all[&content_hash(&last)], [format!("g{}", PAGE_ROWS + 1)]);
         // The same answer as the per-item lookup.
         assert_eq!(content_candidates(&s, &b, "card 1").unwrap(), ["g1"]);
+        // Fingerprints, in GUID order whatever their hashes.
+        assert_eq!(snap.by_fingerprint[&0], ["g0", "twin"]);
+        assert_eq!(snap.by_fingerprint[&1], ["g1", "g7b"]);
+        assert_eq!(
+            snap.by_fingerprint.values().map(Vec::len).sum::<usize>(),
+            PAGE_ROWS + 4
+        );
+        assert_eq!(snap.unknown, [(content_hash("old"), "g-old".to_owned())]);
+        // A fingerprint written later is read back; anything else is corrupt.
+        let mut t = Txn::new(&s);
+        set_content_fingerprint(&mut t, &b, content_hash("old"), "g-old", u128::MAX);
+        s.commit(&t.into_batch()).unwrap();
+        let snap = content_snapshot(&s, &b).unwrap();
+        assert!(snap.unknown.is_empty());
+        assert_eq!(snap.by_fingerprint[&u128::MAX], ["g-old"]);
+        let mut t = Txn::new(&s);
+        t.put(
+            Table::ContentIndex,
+            content_key(&b, 1, "bad"),
+            vec![1, 2, 3],
+        );
+        s.commit(&t.into_batch()).unwrap();
+        assert!(matches!(
+            content_snapshot(&s, &b),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]

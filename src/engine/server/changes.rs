@@ -630,14 +630,27 @@ fn note_book_changes(d: &mut DbSession, txn: &Txn<'_>) -> Result<(), EngineError
     let meta = schema::book_meta(txn, &book)?;
     // A purged tombstone leaves no change behind: trust nothing after one.
     matcher.note_purges(meta.purged);
+    let mut noted = Vec::new();
     while meta.seq > matcher.seen_seq() {
         let page = schema::changes_after(txn, &book, matcher.seen_seq(), PAGE)?;
         let full = page.len() == PAGE;
         for (seq, guid) in page {
+            noted.push(guid.clone());
             matcher.note_change(seq, guid);
         }
         if !full {
             break;
+        }
+    }
+    // The people index, once built, follows: an item another device
+    // edited is matched by what it holds now. This session's own items are
+    // never matched again (`touched`), so they are not read.
+    if let Some(index) = matcher.people_mut() {
+        for g in noted.iter().filter(|g| !d.touched.contains(*g)) {
+            match schema::item(txn, &book, g)?.filter(|r| !r.deleted) {
+                Some(rec) => index.insert_vcard(g, &rec.data),
+                None => index.remove(g),
+            }
         }
     }
     Ok(())
@@ -684,11 +697,7 @@ fn slow_match(
         }
     }
     if d.slow_index.is_none() {
-        people::catch_up(txn, book, engine.cfg.region)?;
-        let meta = schema::book_meta(txn, book)?;
-        let content = schema::content_hashes(txn, book)?;
-        let fingerprints = people::book_fingerprints(txn, book)?;
-        d.slow_index = Some(SlowMatcher::new(content, fingerprints, &meta));
+        d.slow_index = Some(content_matcher(txn, book)?);
     }
     let Some(matcher) = d.slow_index.as_mut() else {
         return Ok(None);
@@ -699,12 +708,19 @@ fn slow_match(
         if d.touched.contains(g) {
             continue;
         }
-        // Live when the snapshot was taken; read again only if it moved.
-        if matcher.unchanged(g) || schema::item_is_live(txn, book, g)? {
+        if matcher.unchanged(g) {
+            return Ok(Some(SlowMatch::Identical(g.clone())));
+        }
+        // Changed since the snapshot (deleted, or edited by another
+        // device): what it holds now decides.
+        if let Some(rec) = schema::item(txn, book, g)?.filter(|r| !r.deleted)
+            && contacts::content_fingerprint(&rec.data) == probe.fingerprint()
+        {
             return Ok(Some(SlowMatch::Identical(g.clone())));
         }
     }
-    // The same person: the whole book's identity keys, once per session.
+    // The same person: the whole book's identity keys, once per session
+    // (kept current by `note_book_changes`).
     if matcher.needs_people() {
         matcher.set_people(people::book_index(txn, book, engine.cfg.region)?);
     }
@@ -716,6 +732,28 @@ fn slow_match(
         Some(rec) => Some(SlowMatch::Person(g, rec)),
         None => None,
     })
+}
+
+/// A slow sync's [`SlowMatcher`], from one scan of the content index (its
+/// rows carry the content fingerprint). Rows written before they did get
+/// theirs here, once: computed from the item and stored.
+fn content_matcher(txn: &mut Txn<'_>, book: &BookId) -> Result<SlowMatcher, EngineError> {
+    let meta = schema::book_meta(txn, book)?;
+    let mut snap = schema::content_snapshot(txn, book)?;
+    for (hash, guid) in std::mem::take(&mut snap.unknown) {
+        let Some(rec) = schema::item(txn, book, &guid)?.filter(|r| !r.deleted) else {
+            continue;
+        };
+        if schema::content_hash(&rec.data) != hash {
+            continue;
+        }
+        let fp = contacts::content_fingerprint(&rec.data);
+        schema::set_content_fingerprint(txn, book, hash, &guid, fp);
+        let guids = snap.by_fingerprint.entry(fp).or_default();
+        guids.push(guid);
+        guids.sort_unstable();
+    }
+    Ok(SlowMatcher::new(snap.by_hash, snap.by_fingerprint, &meta))
 }
 
 /// `Map`: the client's LUIDs for the items we added. Accepted in any phase

@@ -11,7 +11,7 @@
 //! stays as it was, and a book from before the index catches up on its
 //! first Add.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::contacts::matching::{index_keys_of_vcard, probe_keys};
 use crate::contacts::normalize::Identity;
@@ -88,30 +88,6 @@ pub(super) fn book_index(
         }
     }
     Ok(index)
-}
-
-/// The book's content fingerprints (fingerprint → GUIDs, in GUID order)
-/// from the stored keys: a slow sync's first, cheap look for the same
-/// content written another way. Call [`catch_up`] first.
-pub(super) fn book_fingerprints(
-    txn: &Txn<'_>,
-    book: &BookId,
-) -> Result<HashMap<u128, Vec<String>>, EngineError> {
-    let mut out: HashMap<u128, Vec<String>> = HashMap::new();
-    let mut after = String::new();
-    loop {
-        let page = schema::people_fingerprints_page(txn, book, &after, PAGE)?;
-        let full = page.len() == PAGE;
-        for (guid, fp) in page {
-            if let Some(fp) = fp {
-                out.entry(fp).or_default().push(guid.clone());
-            }
-            after = guid;
-        }
-        if !full {
-            return Ok(out);
-        }
-    }
 }
 
 /// The stored contact `data` is the same person as, among those `peer` has
