@@ -184,35 +184,42 @@ impl<'i> Tokenizer<'i> {
     }
 
     /// All character data of `element`, exactly as sent (not trimmed).
-    /// Child elements are skipped.
-    pub fn raw_text(&mut self, element: &Open) -> Result<String, DecodeError> {
-        let mut text = String::new();
+    /// Child elements are skipped. Borrowed from the input when it came in
+    /// one piece (no entity reference or CDATA section splits it), which
+    /// is nearly always.
+    pub fn text(&mut self, element: &Open) -> Result<Cow<'i, str>, DecodeError> {
+        let mut text: Option<Cow<'i, str>> = None;
         while let Some(content) = self.next_content(element)? {
             match content {
-                Content::Text(t) => text.push_str(&t),
+                Content::Text(t) => match &mut text {
+                    None => text = Some(t),
+                    Some(acc) => acc.to_mut().push_str(&t),
+                },
                 Content::Child(child) => self.skip(&child)?,
             }
         }
-        Ok(text)
+        Ok(text.unwrap_or(Cow::Borrowed("")))
     }
 
     /// A simple value: character data with surrounding whitespace trimmed.
     pub fn value(&mut self, element: &Open) -> Result<String, DecodeError> {
-        let text = self.raw_text(element)?;
+        let text = self.text(element)?;
         let trimmed = text.trim();
         Ok(if trimmed.len() == text.len() {
-            text
+            text.into_owned()
         } else {
             trimmed.to_owned()
         })
     }
 
     /// A numeric value; anything else is an error naming the element.
+    /// Read without copying the text.
     pub fn number<N: std::str::FromStr>(&mut self, element: &Open) -> Result<N, DecodeError> {
-        let text = self.value(element)?;
-        text.parse().map_err(|_| DecodeError::BadNumber {
+        let text = self.text(element)?;
+        let trimmed = text.trim();
+        trimmed.parse().map_err(|_| DecodeError::BadNumber {
             element: element.el.name(),
-            value: text,
+            value: trimmed.to_owned(),
         })
     }
 
