@@ -295,21 +295,22 @@ impl MapCache {
             .sides
             .get_mut(side)
             .ok_or_else(|| corrupt("map side vanished from the cache"))?;
-        let cached = chunks
-            .range::<str, _>((Bound::Unbounded, Bound::Included(id)))
-            .next_back()
-            .filter(|(_, c)| c.covers(id))
-            .map(|(cid, _)| cid.clone());
-        let cid = match cached {
-            Some(cid) => cid,
-            None => {
-                let (cid, chunk) = load(r, side, id)?;
-                chunks.entry(cid.clone()).or_insert(chunk);
-                cid
-            }
+        let covered = |chunks: &BTreeMap<String, Chunk>| {
+            chunks
+                .range::<str, _>((Bound::Unbounded, Bound::Included(id)))
+                .next_back()
+                .is_some_and(|(_, c)| c.covers(id))
         };
+        if !covered(chunks) {
+            let (cid, chunk) = load(r, side, id)?;
+            chunks.entry(cid).or_insert(chunk);
+        }
+        // Looked up again rather than by a cloned id: this runs twice per
+        // item of a slow sync, and nearly always finds the chunk cached.
         chunks
-            .get_mut(&cid)
+            .range_mut::<str, _>((Bound::Unbounded, Bound::Included(id)))
+            .next_back()
+            .map(|(_, c)| c)
             .ok_or_else(|| corrupt("chunk vanished from the cache"))
     }
 
