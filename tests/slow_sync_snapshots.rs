@@ -1,8 +1,9 @@
+//! Another device may change the book between two messages of a session.
 //! A slow sync matches incoming cards against snapshots of the book taken
-//! on its first card, and those snapshots outlive the message: another
-//! device may change the book between two messages of the same session.
-//! These sessions run the real client and server engines in one process
-//! (no HTTP), with a hook between messages.
+//! on its first card, and those snapshots outlive the message; and any
+//! session must still send its client what others changed after the
+//! client's items were reconciled. These sessions run the real client and
+//! server engines in one process (no HTTP), with a hook between messages.
 
 use std::collections::BTreeMap;
 
@@ -219,12 +220,12 @@ fn deleted_between_messages(keep_tombstones: bool) {
         on_server.len() - sent_after_delete.len() <= 1,
         "{on_server:?}"
     );
+    // B's session also deleted what it had matched before A's delete:
+    // A's change came after B reconciled those items, so it is newer
+    // than B's copy.
+    assert_eq!(contents(&b_store, &inproc::client_book()), on_server);
     session(&engine, &server, &a, &a_store, alert::TWO_WAY, &mut n, none);
     assert_eq!(contents(&a_store, &inproc::client_book()), on_server);
-    // Not checked: B still holds the cards it sent before the delete. A
-    // change to an item a session already reconciled, made by another
-    // device between two of its messages, does not reach it (ARCHITECTURE
-    // "Known gaps").
 }
 
 #[test]
@@ -238,7 +239,7 @@ fn regression_items_purged_between_messages_of_a_slow_sync_are_not_matched() {
 }
 
 /// Give every live item of a client's book one more email (local edits).
-fn add_email_to_all(store: &MemoryStore, book: &BookId) {
+fn add_email_to_all(store: &MemoryStore, book: &BookId, tag: &str) {
     let mut txn = Txn::new(store);
     for (id, rec) in schema::items_page(store, book, "", usize::MAX).unwrap() {
         if rec.deleted {
@@ -246,7 +247,7 @@ fn add_email_to_all(store: &MemoryStore, book: &BookId) {
         }
         let end = rec.data.rfind("END:VCARD").unwrap();
         let data = format!(
-            "{}EMAIL:changed-{id}@example.org\r\n{}",
+            "{}EMAIL:{tag}-{id}@example.org\r\n{}",
             &rec.data[..end],
             &rec.data[end..]
         );
@@ -271,7 +272,7 @@ fn full_name(card: &str) -> String {
 /// server's: each must be reconciled with the edited item (same person),
 /// not mapped to it as identical because the session's snapshots still
 /// hold the content it had before the edit. B then holds the edited
-/// version of each of them.
+/// version of each of them, and of the cards it sent before the edit.
 ///
 /// With `people_index_first`, B's first message also carries a person
 /// the server does not know, so the session builds its people index
@@ -329,7 +330,7 @@ fn edited_between_messages(people_index_first: bool) {
                 }
             }
             if k == 1 {
-                add_email_to_all(&a_store, &inproc::client_book());
+                add_email_to_all(&a_store, &inproc::client_book(), "changed");
                 session(&engine, &server, &a, &a_store, alert::TWO_WAY, n, none);
             }
         },
@@ -356,6 +357,9 @@ fn edited_between_messages(people_index_first: bool) {
         let fp = canonical::fingerprint(&Card::parse(edited).unwrap());
         assert!(on_b.contains_key(&fp), "B did not get A's edit of {card}");
     }
+    // The cards B sent before the edit, too: it matched them first, and
+    // A's edit is newer.
+    assert_eq!(on_b, contents(&server, &inproc::server_book()));
 }
 
 #[test]
@@ -427,4 +431,48 @@ fn content_rows_without_fingerprints_are_completed_and_still_match() {
             .collect();
     want.sort();
     assert_eq!(by_fp, want);
+}
+
+/// Two-way: B sends edits of all 40 cards in several messages; after the
+/// first, A edits the same cards and syncs. The items B's first message
+/// updated were reconciled with B before A's edit, which is newer: B must
+/// still get the server's version of them (before, B's session skipped
+/// every item it had touched and its synced sequence passed A's change).
+#[test]
+fn regression_two_way_sends_what_another_device_changed_after_the_client_sent_it() {
+    let engine = engine();
+    let server = MemoryStore::new();
+    inproc::add_user(&server).unwrap();
+    let cards = vcards::book(6, 40, None);
+    inproc::fill(&server, &inproc::server_book(), &cards).unwrap();
+    let mut n = 0;
+    let none = |_: usize, _: &[Sent], _: &mut u64| {};
+    let (a, a_store) = (inproc::client_config("dev-a"), MemoryStore::new());
+    let (b, b_store) = (inproc::client_config("dev-b"), MemoryStore::new());
+    for (cfg, store) in [(&a, &a_store), (&b, &b_store)] {
+        session(&engine, &server, cfg, store, alert::SLOW_SYNC, &mut n, none);
+    }
+    add_email_to_all(&b_store, &inproc::client_book(), "b-edit");
+    let mut messages = 0;
+    session(
+        &engine,
+        &server,
+        &b,
+        &b_store,
+        alert::TWO_WAY,
+        &mut n,
+        |k, _, n| {
+            messages = k;
+            if k == 1 {
+                add_email_to_all(&a_store, &inproc::client_book(), "a-edit");
+                session(&engine, &server, &a, &a_store, alert::TWO_WAY, n, none);
+            }
+        },
+    );
+    assert!(messages > 1, "B's edits took several messages");
+    let on_server = contents(&server, &inproc::server_book());
+    assert_eq!(on_server.values().sum::<usize>(), cards.len());
+    assert_eq!(contents(&b_store, &inproc::client_book()), on_server);
+    session(&engine, &server, &a, &a_store, alert::TWO_WAY, &mut n, none);
+    assert_eq!(contents(&a_store, &inproc::client_book()), on_server);
 }

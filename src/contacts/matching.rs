@@ -68,6 +68,18 @@ impl<'a> Probe<'a> {
     }
 }
 
+/// The stored contacts a match may not return (already matched or mapped
+/// in this session): a set of GUIDs, or whatever else knows them.
+pub trait Taken {
+    fn is_taken(&self, guid: &str) -> bool;
+}
+
+impl<S: std::hash::BuildHasher> Taken for HashSet<String, S> {
+    fn is_taken(&self, guid: &str) -> bool {
+        self.contains(guid)
+    }
+}
+
 /// The content fingerprint of an item's text ([`Probe::fingerprint`]): the
 /// same for the same content however written, stored with the item's
 /// content-index row and its people keys.
@@ -179,12 +191,12 @@ impl MatchIndex {
 
     /// [`find`](Self::find) for an item's text; text the parser refuses
     /// matches only an identical copy.
-    pub fn find_vcard(&self, data: &str, taken: &HashSet<String>) -> Option<Match> {
+    pub fn find_vcard(&self, data: &str, taken: &dyn Taken) -> Option<Match> {
         self.find_probe(&Probe::of(data), taken)
     }
 
     /// [`find_vcard`](Self::find_vcard) for an item parsed already.
-    pub fn find_probe(&self, probe: &Probe<'_>, taken: &HashSet<String>) -> Option<Match> {
+    pub fn find_probe(&self, probe: &Probe<'_>, taken: &dyn Taken) -> Option<Match> {
         let card = probe.parses.then(|| Card::parse(probe.data).ok()).flatten();
         match card {
             Some(card) => self.find_with(&card, probe.fingerprint, taken),
@@ -247,11 +259,11 @@ impl MatchIndex {
 
     /// The stored contact `card` is the same person as, skipping the GUIDs
     /// in `taken` (already matched or mapped in this session).
-    pub fn find(&self, card: &Card, taken: &HashSet<String>) -> Option<Match> {
+    pub fn find(&self, card: &Card, taken: &dyn Taken) -> Option<Match> {
         self.find_with(card, fingerprint(card), taken)
     }
 
-    fn find_with(&self, card: &Card, fp: u128, taken: &HashSet<String>) -> Option<Match> {
+    fn find_with(&self, card: &Card, fp: u128, taken: &dyn Taken) -> Option<Match> {
         let live = |id: &u32| self.live(*id, taken);
         if let Some(m) = self.find_exact(fp, taken) {
             return Some(m);
@@ -347,14 +359,14 @@ pub fn probe_keys(id: &Identity) -> Vec<String> {
 }
 
 impl MatchIndex {
-    fn live<'a>(&'a self, id: u32, taken: &HashSet<String>) -> Option<&'a Entry> {
+    fn live<'a>(&'a self, id: u32, taken: &dyn Taken) -> Option<&'a Entry> {
         self.slots
             .get(id as usize)
             .and_then(Option::as_ref)
-            .filter(|e| !taken.contains(&e.guid))
+            .filter(|e| !taken.is_taken(&e.guid))
     }
 
-    fn find_exact(&self, fp: u128, taken: &HashSet<String>) -> Option<Match> {
+    fn find_exact(&self, fp: u128, taken: &dyn Taken) -> Option<Match> {
         let e = self
             .by_exact
             .get(&fp)

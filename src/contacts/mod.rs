@@ -23,7 +23,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 pub use error::VCardError;
 pub use format::{preferred_output, render};
-pub use matching::{Match, MatchIndex, Probe, content_fingerprint};
+pub use matching::{Match, MatchIndex, Probe, Taken, content_fingerprint};
 pub use merge::{MergePolicy, Merged, PropertySet, apply_absent_is_not_deleted, merge};
 pub use normalize::Region;
 pub use vcard::{Card, Param, Property, VCardVersion, Value};

@@ -210,7 +210,7 @@ impl SlowMatcher {
     pub fn find(
         &self,
         probe: &contacts::Probe<'_>,
-        taken: &HashSet<String>,
+        taken: &dyn contacts::Taken,
     ) -> Option<(String, bool)> {
         self.people
             .as_ref()?

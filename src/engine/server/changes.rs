@@ -105,6 +105,11 @@ pub(super) fn sync_command(
             }
         }
     }
+    if let Some(i) = db.filter(|_| allowed) {
+        let d = &mut s.dbs[i];
+        let meta = schema::book_meta(txn, &d.peer.book())?;
+        d.touched.end_command(meta.seq, meta.purged);
+    }
     Ok(())
 }
 

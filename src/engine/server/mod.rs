@@ -22,10 +22,9 @@ mod changes;
 mod header;
 mod outgoing;
 mod people;
+mod touched;
 pub use outgoing::pending_for;
 mod packer;
-
-use std::collections::HashSet;
 
 use crate::auth::Scheme;
 use crate::engine::{ConflictPolicy, EngineError, Env};
@@ -131,8 +130,9 @@ pub(crate) struct DbSession {
     prior: PeerState,
     /// Content index of the book, built on the first slow-sync item.
     slow_index: Option<crate::engine::content::SlowMatcher>,
-    /// GUIDs the client matched, updated or added in a slow/refresh sync.
-    touched: HashSet<String>,
+    /// Items the client reconciled in this session (matched, updated,
+    /// added, resolved), and as of when.
+    touched: touched::Touched,
     /// Server items that must go back to the client as Replace (server won).
     force_replace: Vec<String>,
     /// Deleted items the client still has unchanged: sent a Delete (slow sync).
@@ -516,7 +516,7 @@ impl ServerEngine {
             server_next: server_next.clone(),
             prior,
             slow_index: None,
-            touched: HashSet::new(),
+            touched: touched::Touched::default(),
             force_replace: Vec::new(),
             force_delete: Vec::new(),
             snapshot_seq: None,

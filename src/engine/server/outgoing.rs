@@ -49,9 +49,9 @@ pub(super) fn queue_changes(
                     };
                     let forced = d.force_replace.contains(&guid);
                     // Reconciled with the client in this session (matched
-                    // to its Add, or a conflict resolved): it goes out only
-                    // if forced.
-                    if (rec.origin == device || d.touched.contains(&guid)) && !forced {
+                    // to its Add, or a conflict resolved) and not changed
+                    // by another device since: it goes out only if forced.
+                    if (rec.origin == device || d.touched.agreed(&guid, seq)) && !forced {
                         seen.insert(guid);
                         continue;
                     }
@@ -107,6 +107,64 @@ pub(super) fn queue_changes(
                 }
                 if !full {
                     break;
+                }
+            }
+            // What the client sent and another device changed since
+            // (between two of this session's messages): the client has an
+            // older version. O(changes made during the session).
+            let meta = schema::book_meta(txn, &book)?;
+            if let Some(from) = d.touched.first_end() {
+                let upto = meta.seq;
+                let mut after = from;
+                'changed: loop {
+                    let page = schema::changes_after(txn, &book, after, PAGE)?;
+                    let full = page.len() == PAGE;
+                    for (seq, guid) in page {
+                        if seq > upto {
+                            break 'changed;
+                        }
+                        after = seq;
+                        if !d.touched.contains(&guid)
+                            || d.touched.agreed(&guid, seq)
+                            || d.force_replace.contains(&guid)
+                            || d.force_delete.contains(&guid)
+                        {
+                            continue;
+                        }
+                        let Some(rec) = schema::item(txn, &book, &guid)? else {
+                            continue;
+                        };
+                        if rec.origin == device {
+                            continue;
+                        }
+                        if let Some(l) = schema::luid_for_guid(txn, &d.peer, &guid)? {
+                            let kind = if rec.deleted {
+                                OpKind::Delete
+                            } else {
+                                OpKind::Replace
+                            };
+                            ops.push(op(kind, &guid, Some(l)));
+                        }
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+            }
+            // Deleted since, and the tombstone already purged (this device
+            // is not yet a peer the purge waits for): no change is left to
+            // say so, only the item's absence. Rare, so every reconciled
+            // item is looked at.
+            if d.touched.purged_since(meta.purged) {
+                for guid in d.touched.sorted() {
+                    if d.force_delete.iter().any(|g| g == guid)
+                        || schema::item(txn, &book, guid)?.is_some()
+                    {
+                        continue;
+                    }
+                    if let Some(l) = schema::luid_for_guid(txn, &d.peer, guid)? {
+                        ops.push(op(OpKind::Delete, guid, Some(l)));
+                    }
                 }
             }
         }

@@ -98,7 +98,7 @@ pub(super) fn find(
     peer: &PeerId,
     data: &str,
     region: Region,
-    touched: &HashSet<String>,
+    touched: &dyn crate::contacts::Taken,
 ) -> Result<Option<(String, bool)>, EngineError> {
     let Ok(card) = Card::parse(data) else {
         return Ok(None);
@@ -112,7 +112,7 @@ pub(super) fn find(
     let mut seen = HashSet::new();
     for k in &probes {
         for g in schema::people_with_key(txn, book, k, PER_KEY)? {
-            if touched.contains(&g) || !seen.insert(g.clone()) {
+            if touched.is_taken(&g) || !seen.insert(g.clone()) {
                 continue;
             }
             // A contact the device already has is not the one it adds now:
