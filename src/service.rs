@@ -451,8 +451,8 @@ impl Inner {
                     self.observe(|o| o.session_ended(r, SessionEnd::Failed));
                 }
                 // The session can't continue consistently; forget it.
-                if let Some(tok) = &token {
-                    self.forget(tok);
+                if let (Some(tok), Some(slot)) = (&token, &slot_guard) {
+                    self.forget(tok, slot);
                 }
                 return reply;
             }
@@ -503,13 +503,13 @@ impl Inner {
                     t.finished(tok, self.limits.max_finished_sessions);
                 }
             }
-            (None, _) => {
+            (None, slot) => {
                 if let Some(r) = &prior_report {
                     self.session_gone();
                     self.observe(|o| o.session_ended(r, SessionEnd::Failed));
                 }
-                if let Some(tok) = &token {
-                    self.forget(tok);
+                if let (Some(tok), Some(slot)) = (&token, &slot) {
+                    self.forget(tok, slot);
                 }
             }
         }
@@ -519,10 +519,16 @@ impl Inner {
         }
     }
 
-    fn forget(&self, token: &str) {
+    /// Drop a session that cannot go on. Its slot (held by the caller)
+    /// says under which (device, client SessionID) it is also filed: a
+    /// lookup, not a scan of every session kept for resends.
+    fn forget(&self, token: &str, slot: &Slot) {
+        let client = (slot.device.clone(), slot.client_session_id.clone());
         let mut t = self.tables();
         t.by_token.remove(token);
-        t.by_client.retain(|_, v| v != token);
+        if t.by_client.get(&client).is_some_and(|v| v == token) {
+            t.by_client.remove(&client);
+        }
     }
 
     /// Engine, transaction, encode on a blocking thread (sled I/O); then
@@ -969,6 +975,41 @@ mod tests {
             .handle(post(None, &alert_msg(alert::REFRESH_FROM_SERVER, "2")))
             .await;
         assert_eq!(other, again);
+    }
+
+    /// A session the engine refuses to go on with is dropped from both
+    /// tables (by token, and by device and client SessionID), found by
+    /// lookup: other sessions kept for resends stay.
+    #[tokio::test]
+    async fn a_refused_session_is_forgotten_by_token_and_by_client() {
+        let (svc, _store) = service();
+        let first = svc
+            .handle(post(None, &alert_msg(alert::TWO_WAY, "1")))
+            .await;
+        let resp_uri = body(&first).header.resp_uri.unwrap();
+        let query = resp_uri.split_once('?').unwrap().1.to_owned();
+        let token = session_param(&query).unwrap().to_owned();
+        // Another session, kept: same device, another client SessionID.
+        let mut other = alert_msg(alert::TWO_WAY, "1");
+        other.header.session_id = "8".into();
+        svc.handle(post(None, &other)).await;
+        let client = ("dev-1".to_owned(), "7".to_owned());
+        {
+            let t = svc.inner.tables();
+            assert!(t.by_token.contains_key(&token));
+            assert_eq!(t.by_client.get(&client), Some(&token));
+            assert_eq!(t.by_client.len(), 2);
+        }
+        // Message 2 in a protocol version the session does not speak.
+        let mut refused = alert_msg(alert::TWO_WAY, "1");
+        refused.header = header(2, &resp_uri);
+        refused.header.ver_proto = "SyncML/9.9".into();
+        svc.handle(post(Some(&query), &refused)).await;
+        let t = svc.inner.tables();
+        assert!(!t.by_token.contains_key(&token));
+        assert!(!t.by_client.contains_key(&client));
+        assert_eq!(t.by_client.len(), 1, "the other session stays");
+        assert_eq!(t.by_token.len(), 1);
     }
 
     #[tokio::test]
