@@ -378,15 +378,16 @@ impl Inner {
             // collide, phones restart from 1): only the same request is a
             // resend, anything else starts a new session below.
             let same_request = token.is_some() || slot.last_request == request;
-            if slot.last_msg_id == msg.header.msg_id && same_request {
-                if let Some(reply) = &slot.last_reply {
-                    tracing::debug!(%device, msg_id = msg.header.msg_id, "resent message: cached reply");
-                    *resend = true;
-                    return SyncReply::Message {
-                        content_type: mime::SYNCML_XML,
-                        body: reply.as_ref().clone(),
-                    };
-                }
+            if slot.last_msg_id == msg.header.msg_id
+                && same_request
+                && let Some(reply) = &slot.last_reply
+            {
+                tracing::debug!(%device, msg_id = msg.header.msg_id, "resent message: cached reply");
+                *resend = true;
+                return SyncReply::Message {
+                    content_type: mime::SYNCML_XML,
+                    body: reply.as_ref().clone(),
+                };
             }
             if token.is_none() {
                 // Same client SessionID but a new first message: a new session.

@@ -324,10 +324,10 @@ fn push_op(
         *open_sync = Some((cmds.len(), db));
         cmds.push(w);
     }
-    if let Some((idx, _)) = open_sync {
-        if let Some(Command::Sync(sync)) = cmds.get_mut(*idx) {
-            sync.commands.push(op);
-        }
+    if let Some((idx, _)) = open_sync
+        && let Some(Command::Sync(sync)) = cmds.get_mut(*idx)
+    {
+        sync.commands.push(op);
     }
 }
 

@@ -458,6 +458,14 @@ pub fn render(reply: &Reply) -> String {
     out
 }
 
+/// FN of a vCard, for listings (never more of its content).
+fn display_name(vcard: &str) -> String {
+    crate::contacts::Card::parse(vcard)
+        .ok()
+        .and_then(|c| c.first("FN").map(|p| p.text()))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,12 +534,4 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.to_string(), "no user 'bob'");
     }
-}
-
-/// FN of a vCard, for listings (never more of its content).
-fn display_name(vcard: &str) -> String {
-    crate::contacts::Card::parse(vcard)
-        .ok()
-        .and_then(|c| c.first("FN").map(|p| p.text()))
-        .unwrap_or_default()
 }

@@ -59,10 +59,10 @@ impl State {
         if self.durable >= t {
             return Some(Ok(()));
         }
-        if let Some((upto, why)) = &self.failed {
-            if *upto >= t {
-                return Some(Err(StoreError::Backend(format!("flush failed: {why}"))));
-            }
+        if let Some((upto, why)) = &self.failed
+            && *upto >= t
+        {
+            return Some(Err(StoreError::Backend(format!("flush failed: {why}"))));
         }
         if self.stopped {
             return Some(Err(StoreError::Backend(

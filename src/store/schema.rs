@@ -489,15 +489,15 @@ pub fn luid_for_guid(t: &Txn<'_>, p: &PeerId, guid: &str) -> Result<Option<Strin
 /// id (phones reuse LUIDs; the newest mapping wins).
 pub fn put_map(t: &mut Txn<'_>, p: &PeerId, luid: &str, guid: &str) -> Result<()> {
     let (ls, gs) = (luid_side(p), guid_side(p));
-    if let Some(old_guid) = t.map_insert(&ls, luid, guid)? {
-        if old_guid != guid {
-            t.map_remove(&gs, &old_guid)?;
-        }
+    if let Some(old_guid) = t.map_insert(&ls, luid, guid)?
+        && old_guid != guid
+    {
+        t.map_remove(&gs, &old_guid)?;
     }
-    if let Some(old_luid) = t.map_insert(&gs, guid, luid)? {
-        if old_luid != luid {
-            t.map_remove(&ls, &old_luid)?;
-        }
+    if let Some(old_luid) = t.map_insert(&gs, guid, luid)?
+        && old_luid != luid
+    {
+        t.map_remove(&ls, &old_luid)?;
     }
     Ok(())
 }

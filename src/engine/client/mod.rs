@@ -489,21 +489,22 @@ impl ClientSession {
                 ClientPhase::SendingChanges => ClientPhase::ExpectServerChanges,
                 p => p,
             };
-        } else if cmds.len() <= 1 && !filled.added_any {
-            if let Some(reply) = replying_to {
-                // Only the SyncHdr status: ask for the next message.
-                let mut c = Command::Alert(Alert {
-                    data: Some(alert::NEXT_MESSAGE),
-                    items: vec![Item {
-                        target: Some(Loc::uri(&reply.header.source.loc_uri)),
-                        source: Some(Loc::uri(&self.cfg.device_id)),
-                        ..Item::default()
-                    }],
-                    ..Alert::default()
-                });
-                c.renumber(next_id);
-                cmds.push(c);
-            }
+        } else if cmds.len() <= 1
+            && !filled.added_any
+            && let Some(reply) = replying_to
+        {
+            // Only the SyncHdr status: ask for the next message.
+            let mut c = Command::Alert(Alert {
+                data: Some(alert::NEXT_MESSAGE),
+                items: vec![Item {
+                    target: Some(Loc::uri(&reply.header.source.loc_uri)),
+                    source: Some(Loc::uri(&self.cfg.device_id)),
+                    ..Item::default()
+                }],
+                ..Alert::default()
+            });
+            c.renumber(next_id);
+            cmds.push(c);
         }
         self.report.messages += 1;
         let _ = env;
@@ -541,10 +542,10 @@ impl ClientSession {
             _ => None,
         });
         if let Some(st) = &hdr {
-            if let Some(nonce) = st.chal.as_ref().and_then(|c| c.meta.next_nonce.as_deref()) {
-                if let Ok(n) = auth::decode_nonce(nonce) {
-                    schema::put_nonce(&mut txn, &self.cfg.local_user, &self.cfg.peer, &n);
-                }
+            if let Some(nonce) = st.chal.as_ref().and_then(|c| c.meta.next_nonce.as_deref())
+                && let Ok(n) = auth::decode_nonce(nonce)
+            {
+                schema::put_nonce(&mut txn, &self.cfg.local_user, &self.cfg.peer, &n);
             }
             match st.data.0 {
                 200 | 212 => self.authenticated = true,
@@ -825,11 +826,11 @@ impl ClientSession {
                 }
             }
             Sent::Map { db, items } => {
-                if st.data.is_success() {
-                    if let Some(d) = self.dbs.get(db) {
-                        for (luid, _) in items {
-                            schema::remove_pending_map(txn, &d.peer, &luid);
-                        }
+                if st.data.is_success()
+                    && let Some(d) = self.dbs.get(db)
+                {
+                    for (luid, _) in items {
+                        schema::remove_pending_map(txn, &d.peer, &luid);
                     }
                 }
             }

@@ -189,10 +189,10 @@ pub fn local_pending(
             let full = page.len() == PAGE;
             for (seq, luid) in page {
                 after = seq;
-                if let Some(rec) = schema::item(store, &book, &luid)? {
-                    if rec.origin != cfg.peer {
-                        return Ok(true);
-                    }
+                if let Some(rec) = schema::item(store, &book, &luid)?
+                    && rec.origin != cfg.peer
+                {
+                    return Ok(true);
                 }
             }
             if !full {

@@ -334,10 +334,10 @@ fn apply(
     // Which server item does this LUID (or, in a slow sync, this content) name?
     let mapped = schema::guid_for_luid(txn, &d.peer, luid)?;
     let mut target: Option<(String, ItemRecord)> = None;
-    if let Some(g) = mapped {
-        if let Some(rec) = schema::item(txn, &book, &g)? {
-            target = Some((g, rec));
-        }
+    if let Some(g) = mapped
+        && let Some(rec) = schema::item(txn, &book, &g)?
+    {
+        target = Some((g, rec));
     }
     // Some(identical) when the item was found by content in a slow sync.
     let mut matched: Option<bool> = None;
@@ -361,18 +361,18 @@ fn apply(
         // An unchanged copy of an item deleted since: in a slow sync the
         // client can't say it modified it, so the delete stands and goes to
         // the client. A changed copy is a modification and is kept (below).
-        if d.mode == alert::SLOW_SYNC {
-            if let Some((g, rec)) = &target {
-                if rec.deleted && contacts::same_content(&rec.data, data) {
-                    d.touched.insert(g.clone());
-                    d.force_delete.push(g.clone());
-                    return Ok(if kind == Kind::Add {
-                        StatusCode::ITEM_ADDED
-                    } else {
-                        StatusCode::OK
-                    });
-                }
-            }
+        if d.mode == alert::SLOW_SYNC
+            && let Some((g, rec)) = &target
+            && rec.deleted
+            && contacts::same_content(&rec.data, data)
+        {
+            d.touched.insert(g.clone());
+            d.force_delete.push(g.clone());
+            return Ok(if kind == Kind::Add {
+                StatusCode::ITEM_ADDED
+            } else {
+                StatusCode::OK
+            });
         }
         if target.is_none() {
             match slow_match(engine, d, &book, data, txn)? {
@@ -412,12 +412,12 @@ fn apply(
         // copy of: another device added them since (or the user entered
         // them on both). Reconciled like a slow-sync match, never a copy.
         let region = engine.cfg.region;
-        if let Some((g, exact)) = people::find(txn, &book, &d.peer, data, region, &d.touched)? {
-            if let Some(rec) = schema::item(txn, &book, &g)? {
-                tracing::info!(device = %device, guid = %g, exact, "an Add is a contact the server has");
-                target = Some((g, rec));
-                matched = Some(exact);
-            }
+        if let Some((g, exact)) = people::find(txn, &book, &d.peer, data, region, &d.touched)?
+            && let Some(rec) = schema::item(txn, &book, &g)?
+        {
+            tracing::info!(device = %device, guid = %g, exact, "an Add is a contact the server has");
+            target = Some((g, rec));
+            matched = Some(exact);
         }
     }
     let added_code = StatusCode::ITEM_ADDED;
@@ -651,7 +651,7 @@ fn note_book_changes(d: &mut DbSession, txn: &Txn<'_>) -> Result<(), EngineError
     // edited is matched by what it holds now. This session's own items are
     // never matched again (`touched`), so they are not read.
     if let Some(index) = matcher.people_mut() {
-        for g in noted.iter().filter(|g| !d.touched.contains(*g)) {
+        for g in noted.iter().filter(|g| !d.touched.contains(g)) {
             match schema::item(txn, &book, g)?.filter(|r| !r.deleted) {
                 Some(rec) => index.insert_vcard(g, &rec.data),
                 None => index.remove(g),

@@ -118,12 +118,11 @@ pub(super) fn check(
         _ => claimed.map(str::to_owned),
     };
     if let (Scheme::Basic, Some(name), Some(basic_user)) = (scheme, claimed, lookup_user.as_deref())
+        && name != basic_user
     {
-        if name != basic_user {
-            st.data = StatusCode::INVALID_CREDENTIALS;
-            st.chal = challenge(engine, Some(scheme), claimed_known, &s.device, env, txn);
-            return Ok(fail(s, r, st));
-        }
+        st.data = StatusCode::INVALID_CREDENTIALS;
+        st.chal = challenge(engine, Some(scheme), claimed_known, &s.device, env, txn);
+        return Ok(fail(s, r, st));
     }
     let user_rec = match &lookup_user {
         Some(u) => schema::user(txn, u)?,

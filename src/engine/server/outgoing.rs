@@ -69,10 +69,10 @@ pub(super) fn queue_changes(
                 }
             }
             for guid in d.force_replace.clone() {
-                if !seen.contains(&guid) {
-                    if let Some(l) = schema::luid_for_guid(txn, &d.peer, &guid)? {
-                        ops.push(op(OpKind::Replace, &guid, Some(l)));
-                    }
+                if !seen.contains(&guid)
+                    && let Some(l) = schema::luid_for_guid(txn, &d.peer, &guid)?
+                {
+                    ops.push(op(OpKind::Replace, &guid, Some(l)));
                 }
             }
         }
@@ -259,10 +259,10 @@ fn collect_tombstones(txn: &mut Txn<'_>, peer: &schema::PeerId) -> Result<(), En
     };
     // Tombstones are few (they only live until every peer synced), so one read.
     for (_, guid) in schema::tombstones_upto(txn, &book, min_seen, usize::MAX)? {
-        if let Some(rec) = schema::item(txn, &book, &guid)? {
-            if rec.deleted {
-                schema::purge_item(txn, &book, &guid, &rec)?;
-            }
+        if let Some(rec) = schema::item(txn, &book, &guid)?
+            && rec.deleted
+        {
+            schema::purge_item(txn, &book, &guid, &rec)?;
         }
     }
     Ok(())
@@ -286,10 +286,10 @@ pub fn pending_for(
         let full = page.len() == PAGE;
         for (seq, guid) in page {
             after = seq;
-            if let Some(rec) = schema::item(store, &book, &guid)? {
-                if rec.origin != peer.device {
-                    return Ok(true);
-                }
+            if let Some(rec) = schema::item(store, &book, &guid)?
+                && rec.origin != peer.device
+            {
+                return Ok(true);
             }
         }
         if !full {

@@ -136,10 +136,10 @@ fn insert_stored(
     guid: &str,
     keys: &[String],
 ) -> Result<(), EngineError> {
-    if !index.insert_keys(guid, keys) {
-        if let Some(rec) = schema::item(txn, book, guid)?.filter(|r| !r.deleted) {
-            index.insert_vcard(guid, &rec.data);
-        }
+    if !index.insert_keys(guid, keys)
+        && let Some(rec) = schema::item(txn, book, guid)?.filter(|r| !r.deleted)
+    {
+        index.insert_vcard(guid, &rec.data);
     }
     Ok(())
 }
