@@ -123,6 +123,50 @@ fn delete_all(store: &MemoryStore, book: &BookId) {
     store.commit(&txn.into_batch()).unwrap();
 }
 
+/// A server with one user whose book holds `count` generated cards.
+fn server_with(seed: u64, count: usize) -> (MemoryStore, Vec<String>) {
+    let server = MemoryStore::new();
+    inproc::add_user(&server).unwrap();
+    let cards = vcards::book(seed, count, None);
+    inproc::fill(&server, &inproc::server_book(), &cards).unwrap();
+    (server, cards)
+}
+
+/// A device whose book holds `cards` (not yet synced).
+fn device(name: &str, cards: &[String]) -> (ClientConfig, MemoryStore) {
+    let store = MemoryStore::new();
+    inproc::fill(&store, &inproc::client_book(), cards).unwrap();
+    (inproc::client_config(name), store)
+}
+
+fn as_21(cards: &[String]) -> Vec<String> {
+    cards
+        .iter()
+        .map(|c| vcards::as_vcard21(c).unwrap())
+        .collect()
+}
+
+/// No hook between messages.
+fn none(_: usize, _: &[Sent], _: &mut u64) {}
+
+/// Cards as the server took them: whole (a card split into chunks is
+/// taken with its last chunk).
+#[derive(Default)]
+struct WholeCards(BTreeMap<String, String>);
+
+impl WholeCards {
+    fn take(&mut self, items: &[Sent]) -> Vec<String> {
+        let mut whole = Vec::new();
+        for (luid, chunk, more) in items {
+            self.0.entry(luid.clone()).or_default().push_str(chunk);
+            if !*more {
+                whole.extend(self.0.remove(luid));
+            }
+        }
+        whole
+    }
+}
+
 /// Device B, new, slow-syncs the same 40 people (written as vCard 2.1:
 /// each is found by its content fingerprint) in several messages; after
 /// the first, device A deletes the whole book. The cards B sends after
@@ -135,14 +179,9 @@ fn delete_all(store: &MemoryStore, book: &BookId) {
 /// left behind to say so).
 fn deleted_between_messages(keep_tombstones: bool) {
     let engine = engine();
-    let server = MemoryStore::new();
-    inproc::add_user(&server).unwrap();
-    let cards = vcards::book(3, 40, None);
-    inproc::fill(&server, &inproc::server_book(), &cards).unwrap();
+    let (server, cards) = server_with(3, 40);
     let mut n = 0;
-    let none = |_: usize, _: &[Sent], _: &mut u64| {};
-
-    let (a, a_store) = (inproc::client_config("dev-a"), MemoryStore::new());
+    let (a, a_store) = device("dev-a", &[]);
     session(
         &engine,
         &server,
@@ -153,7 +192,7 @@ fn deleted_between_messages(keep_tombstones: bool) {
         none,
     );
     if keep_tombstones {
-        let (c, c_store) = (inproc::client_config("dev-c"), MemoryStore::new());
+        let (c, c_store) = device("dev-c", &[]);
         session(
             &engine,
             &server,
@@ -164,16 +203,9 @@ fn deleted_between_messages(keep_tombstones: bool) {
             none,
         );
     }
-    let (b, b_store) = (inproc::client_config("dev-b"), MemoryStore::new());
-    let as21: Vec<String> = cards
-        .iter()
-        .map(|c| vcards::as_vcard21(c).unwrap())
-        .collect();
-    inproc::fill(&b_store, &inproc::client_book(), &as21).unwrap();
-    // Cards as the server took them: whole (a card split into chunks is
-    // taken with its last chunk), before or after A's delete.
+    let (b, b_store) = device("dev-b", &as_21(&cards));
     let (mut sent_before_delete, mut sent_after_delete) = (0, Vec::new());
-    let mut partial: BTreeMap<String, String> = BTreeMap::new();
+    let mut whole = WholeCards::default();
     session(
         &engine,
         &server,
@@ -182,22 +214,13 @@ fn deleted_between_messages(keep_tombstones: bool) {
         alert::SLOW_SYNC,
         &mut n,
         |k, items, n| {
-            for (luid, chunk, more) in items {
-                let card = partial.entry(luid.clone()).or_default();
-                card.push_str(chunk);
-                if *more {
-                    continue;
-                }
-                let card = partial.remove(luid).unwrap_or_default();
-                if k == 1 {
-                    sent_before_delete += 1;
-                } else {
-                    sent_after_delete.push(card);
-                }
-            }
+            let taken = whole.take(items);
             if k == 1 {
+                sent_before_delete += taken.len();
                 delete_all(&a_store, &inproc::client_book());
                 session(&engine, &server, &a, &a_store, alert::TWO_WAY, n, none);
+            } else {
+                sent_after_delete.extend(taken);
             }
         },
     );
@@ -280,13 +303,9 @@ fn full_name(card: &str) -> String {
 /// fingerprints alone are stale.
 fn edited_between_messages(people_index_first: bool) {
     let engine = engine();
-    let server = MemoryStore::new();
-    inproc::add_user(&server).unwrap();
-    let cards = vcards::book(4, 40, None);
-    inproc::fill(&server, &inproc::server_book(), &cards).unwrap();
+    let (server, cards) = server_with(4, 40);
     let mut n = 0;
-    let none = |_: usize, _: &[Sent], _: &mut u64| {};
-    let (a, a_store) = (inproc::client_config("dev-a"), MemoryStore::new());
+    let (a, a_store) = device("dev-a", &[]);
     session(
         &engine,
         &server,
@@ -297,17 +316,16 @@ fn edited_between_messages(people_index_first: bool) {
         none,
     );
 
-    let (b, b_store) = (inproc::client_config("dev-b"), MemoryStore::new());
     let stranger = vcards::book(99, 1, None).remove(0);
-    let mut as21: Vec<String> = Vec::new();
+    let mut b_cards: Vec<String> = Vec::new();
     if people_index_first {
-        as21.push(stranger.clone());
+        b_cards.push(stranger.clone());
     }
-    as21.extend(cards.iter().map(|c| vcards::as_vcard21(c).unwrap()));
-    inproc::fill(&b_store, &inproc::client_book(), &as21).unwrap();
+    b_cards.extend(as_21(&cards));
+    let (b, b_store) = device("dev-b", &b_cards);
     let mut stranger_sent_first = false;
     let mut sent_after_edit: Vec<String> = Vec::new();
-    let mut partial: BTreeMap<String, String> = BTreeMap::new();
+    let mut whole = WholeCards::default();
     session(
         &engine,
         &server,
@@ -316,22 +334,13 @@ fn edited_between_messages(people_index_first: bool) {
         alert::SLOW_SYNC,
         &mut n,
         |k, items, n| {
-            for (luid, chunk, more) in items {
-                let card = partial.entry(luid.clone()).or_default();
-                card.push_str(chunk);
-                if *more {
-                    continue;
-                }
-                let card = partial.remove(luid).unwrap_or_default();
-                if k == 1 && card == stranger {
-                    stranger_sent_first = true;
-                } else if k > 1 {
-                    sent_after_edit.push(card);
-                }
-            }
+            let taken = whole.take(items);
             if k == 1 {
+                stranger_sent_first = taken.contains(&stranger);
                 add_email_to_all(&a_store, &inproc::client_book(), "changed");
                 session(&engine, &server, &a, &a_store, alert::TWO_WAY, n, none);
+            } else {
+                sent_after_edit.extend(taken);
             }
         },
     );
@@ -379,10 +388,7 @@ fn regression_people_index_follows_edits_between_messages_of_a_slow_sync() {
 fn content_rows_without_fingerprints_are_completed_and_still_match() {
     use syncmld::store::{KeyRange, KvRead, Table};
     let engine = engine();
-    let server = MemoryStore::new();
-    inproc::add_user(&server).unwrap();
-    let cards = vcards::book(5, 40, None);
-    inproc::fill(&server, &inproc::server_book(), &cards).unwrap();
+    let (server, cards) = server_with(5, 40);
     let rows = server
         .scan(Table::ContentIndex, &KeyRange::prefix(&[]), usize::MAX)
         .unwrap();
@@ -396,12 +402,7 @@ fn content_rows_without_fingerprints_are_completed_and_still_match() {
     let old = schema::content_snapshot(&server, &inproc::server_book()).unwrap();
     assert_eq!(old.unknown.len(), cards.len());
 
-    let (b, b_store) = (inproc::client_config("dev-b"), MemoryStore::new());
-    let as21: Vec<String> = cards
-        .iter()
-        .map(|c| vcards::as_vcard21(c).unwrap())
-        .collect();
-    inproc::fill(&b_store, &inproc::client_book(), &as21).unwrap();
+    let (b, b_store) = device("dev-b", &as_21(&cards));
     let mut n = 0;
     session(
         &engine,
@@ -410,7 +411,7 @@ fn content_rows_without_fingerprints_are_completed_and_still_match() {
         &b_store,
         alert::SLOW_SYNC,
         &mut n,
-        |_, _, _| {},
+        none,
     );
     let on_server = contents(&server, &inproc::server_book());
     assert_eq!(
@@ -441,14 +442,10 @@ fn content_rows_without_fingerprints_are_completed_and_still_match() {
 #[test]
 fn regression_two_way_sends_what_another_device_changed_after_the_client_sent_it() {
     let engine = engine();
-    let server = MemoryStore::new();
-    inproc::add_user(&server).unwrap();
-    let cards = vcards::book(6, 40, None);
-    inproc::fill(&server, &inproc::server_book(), &cards).unwrap();
+    let (server, cards) = server_with(6, 40);
     let mut n = 0;
-    let none = |_: usize, _: &[Sent], _: &mut u64| {};
-    let (a, a_store) = (inproc::client_config("dev-a"), MemoryStore::new());
-    let (b, b_store) = (inproc::client_config("dev-b"), MemoryStore::new());
+    let (a, a_store) = device("dev-a", &[]);
+    let (b, b_store) = device("dev-b", &[]);
     for (cfg, store) in [(&a, &a_store), (&b, &b_store)] {
         session(&engine, &server, cfg, store, alert::SLOW_SYNC, &mut n, none);
     }

@@ -385,6 +385,67 @@ pub fn changes_after(
         .collect()
 }
 
+/// Every change of the book with `after` < seq ≤ `upto`, in sequence
+/// order, read a page at a time (O(changes), never the book). Borrows the
+/// reader: loops that write as they go page by hand.
+pub fn changes_between<'a>(
+    r: &'a dyn KvRead,
+    b: &'a BookId,
+    after: u64,
+    upto: u64,
+) -> ChangesBetween<'a> {
+    ChangesBetween {
+        r,
+        b,
+        after,
+        upto,
+        page: Vec::new().into_iter(),
+        last_page: false,
+    }
+}
+
+/// The iterator of [`changes_between`].
+pub struct ChangesBetween<'a> {
+    r: &'a dyn KvRead,
+    b: &'a BookId,
+    after: u64,
+    upto: u64,
+    page: std::vec::IntoIter<(u64, String)>,
+    last_page: bool,
+}
+
+impl Iterator for ChangesBetween<'_> {
+    type Item = Result<(u64, String)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        const PAGE: usize = 1000;
+        loop {
+            if let Some((seq, guid)) = self.page.next() {
+                if seq > self.upto {
+                    self.last_page = true;
+                    self.page = Vec::new().into_iter();
+                    return None;
+                }
+                self.after = seq;
+                return Some(Ok((seq, guid)));
+            }
+            if self.last_page || self.after >= self.upto {
+                return None;
+            }
+            match changes_after(self.r, self.b, self.after, PAGE) {
+                Ok(page) => {
+                    self.last_page = page.len() < PAGE;
+                    self.page = page.into_iter();
+                }
+                Err(e) => {
+                    self.last_page = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
 /// Tombstones with seq <= `upto`.
 pub fn tombstones_upto(
     r: &dyn KvRead,
@@ -895,6 +956,35 @@ mod tests {
             content_snapshot(&s, &b),
             Err(StoreError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn changes_between_pages_through_the_log_up_to_a_bound() {
+        let s = MemoryStore::new();
+        let b = book();
+        let mut t = Txn::new(&s);
+        // More than one page (1,000), and another book's changes.
+        for seq in 1..=2_500u64 {
+            put_item(&mut t, &b, &format!("g{seq}"), None, &rec(seq, false));
+        }
+        let other = BookId {
+            user: "alicf".into(),
+            store: "contacts".into(),
+        };
+        put_item(&mut t, &other, "x", None, &rec(7, false));
+        s.commit(&t.into_batch()).unwrap();
+        let seqs = |after, upto| -> Vec<u64> {
+            changes_between(&s, &b, after, upto)
+                .map(|c| c.unwrap().0)
+                .collect()
+        };
+        assert_eq!(seqs(0, u64::MAX), (1..=2_500).collect::<Vec<_>>());
+        assert_eq!(seqs(998, 1_003), [999, 1_000, 1_001, 1_002, 1_003]);
+        assert_eq!(seqs(2_000, 2_000), Vec::<u64>::new());
+        let all: Vec<(u64, String)> = changes_between(&s, &b, 2_498, 9_999)
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(all, [(2_499, "g2499".into()), (2_500, "g2500".into())]);
     }
 
     #[test]

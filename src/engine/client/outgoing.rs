@@ -48,39 +48,25 @@ pub(super) fn queue_changes(
         match mode {
             alert::TWO_WAY | alert::ONE_WAY_FROM_CLIENT => {
                 let upto = schema::book_meta(txn, &book)?.seq;
-                let mut after = prior_seq;
-                'scan: loop {
-                    let page = schema::changes_after(txn, &book, after, PAGE)?;
-                    let full = page.len() == PAGE;
-                    for (seq, luid) in page {
-                        if seq > upto {
-                            break 'scan;
-                        }
-                        after = seq;
-                        let Some(rec) = schema::item(txn, &book, &luid)? else {
-                            continue;
-                        };
-                        if rec.origin == peer_name {
-                            continue;
-                        }
-                        // Created after the peer last synced and not received
-                        // from it (those have a map): it never saw it.
-                        let new = rec.created_seq > prior_seq
-                            && schema::guid_for_luid(txn, &s.dbs[i].peer, &luid)?.is_none();
-                        match (rec.deleted, new) {
-                            (true, true) => {}
-                            (true, false) => {
-                                ops.push(PendingOp::new(i, OpKind::Delete, &luid, None))
-                            }
-                            (false, true) => ops.push(PendingOp::new(i, OpKind::Add, &luid, None)),
-                            (false, false) => {
-                                ops.push(PendingOp::new(i, OpKind::Replace, &luid, None))
-                            }
-                        }
+                for change in schema::changes_between(&*txn, &book, prior_seq, upto) {
+                    let (_, luid) = change?;
+                    let Some(rec) = schema::item(&*txn, &book, &luid)? else {
+                        continue;
+                    };
+                    if rec.origin == peer_name {
+                        continue;
                     }
-                    if !full {
-                        break;
-                    }
+                    // Created after the peer last synced and not received
+                    // from it (those have a map): it never saw it.
+                    let new = rec.created_seq > prior_seq
+                        && schema::guid_for_luid(&*txn, &s.dbs[i].peer, &luid)?.is_none();
+                    let kind = match (rec.deleted, new) {
+                        (true, true) => continue,
+                        (true, false) => OpKind::Delete,
+                        (false, true) => OpKind::Add,
+                        (false, false) => OpKind::Replace,
+                    };
+                    ops.push(PendingOp::new(i, kind, &luid, None));
                 }
             }
             alert::SLOW_SYNC | alert::REFRESH_FROM_CLIENT => {
@@ -183,20 +169,12 @@ pub fn local_pending(
             return Ok(true);
         }
         let book = peer.book();
-        let mut after = state.synced_seq;
-        loop {
-            let page = schema::changes_after(store, &book, after, PAGE)?;
-            let full = page.len() == PAGE;
-            for (seq, luid) in page {
-                after = seq;
-                if let Some(rec) = schema::item(store, &book, &luid)?
-                    && rec.origin != cfg.peer
-                {
-                    return Ok(true);
-                }
-            }
-            if !full {
-                break;
+        for change in schema::changes_between(store, &book, state.synced_seq, u64::MAX) {
+            let (_, luid) = change?;
+            if let Some(rec) = schema::item(store, &book, &luid)?
+                && rec.origin != cfg.peer
+            {
+                return Ok(true);
             }
         }
     }

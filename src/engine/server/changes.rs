@@ -627,7 +627,6 @@ fn delete(
 /// range scan of the change log, O(changes). Within a message nothing
 /// else writes the book (the per-user lock).
 fn note_book_changes(d: &mut DbSession, txn: &Txn<'_>) -> Result<(), EngineError> {
-    const PAGE: usize = 1000;
     let Some(matcher) = d.slow_index.as_mut() else {
         return Ok(());
     };
@@ -636,16 +635,10 @@ fn note_book_changes(d: &mut DbSession, txn: &Txn<'_>) -> Result<(), EngineError
     // A purged tombstone leaves no change behind: trust nothing after one.
     matcher.note_purges(meta.purged);
     let mut noted = Vec::new();
-    while meta.seq > matcher.seen_seq() {
-        let page = schema::changes_after(txn, &book, matcher.seen_seq(), PAGE)?;
-        let full = page.len() == PAGE;
-        for (seq, guid) in page {
-            noted.push(guid.clone());
-            matcher.note_change(seq, guid);
-        }
-        if !full {
-            break;
-        }
+    for change in schema::changes_between(txn, &book, matcher.seen_seq(), meta.seq) {
+        let (seq, guid) = change?;
+        noted.push(guid.clone());
+        matcher.note_change(seq, guid);
     }
     // The people index, once built, follows: an item another device
     // edited is matched by what it holds now. This session's own items are

@@ -35,38 +35,27 @@ pub(super) fn queue_changes(
         alert::TWO_WAY | alert::ONE_WAY_FROM_SERVER => {
             let upto = schema::book_meta(txn, &book)?.seq;
             let mut seen = HashSet::new();
-            let mut after = d.prior.synced_seq;
-            'scan: loop {
-                let page = schema::changes_after(txn, &book, after, PAGE)?;
-                let full = page.len() == PAGE;
-                for (seq, guid) in page {
-                    if seq > upto {
-                        break 'scan;
-                    }
-                    after = seq;
-                    let Some(rec) = schema::item(txn, &book, &guid)? else {
-                        continue;
-                    };
-                    let forced = d.force_replace.contains(&guid);
-                    // Reconciled with the client in this session (matched
-                    // to its Add, or a conflict resolved) and not changed
-                    // by another device since: it goes out only if forced.
-                    if (rec.origin == device || d.touched.agreed(&guid, seq)) && !forced {
-                        seen.insert(guid);
-                        continue;
-                    }
-                    let luid = schema::luid_for_guid(txn, &d.peer, &guid)?;
-                    match (rec.deleted, luid) {
-                        (true, Some(l)) => ops.push(op(OpKind::Delete, &guid, Some(l))),
-                        (true, None) => {}
-                        (false, Some(l)) => ops.push(op(OpKind::Replace, &guid, Some(l))),
-                        (false, None) => ops.push(op(OpKind::Add, &guid, None)),
-                    }
+            for change in schema::changes_between(&*txn, &book, d.prior.synced_seq, upto) {
+                let (seq, guid) = change?;
+                let Some(rec) = schema::item(&*txn, &book, &guid)? else {
+                    continue;
+                };
+                let forced = d.force_replace.contains(&guid);
+                // Reconciled with the client in this session (matched to
+                // its Add, or a conflict resolved) and not changed by
+                // another device since: it goes out only if forced.
+                if (rec.origin == device || d.touched.agreed(&guid, seq)) && !forced {
                     seen.insert(guid);
+                    continue;
                 }
-                if !full {
-                    break;
+                let luid = schema::luid_for_guid(&*txn, &d.peer, &guid)?;
+                match (rec.deleted, luid) {
+                    (true, Some(l)) => ops.push(op(OpKind::Delete, &guid, Some(l))),
+                    (true, None) => {}
+                    (false, Some(l)) => ops.push(op(OpKind::Replace, &guid, Some(l))),
+                    (false, None) => ops.push(op(OpKind::Add, &guid, None)),
                 }
+                seen.insert(guid);
             }
             for guid in d.force_replace.clone() {
                 if !seen.contains(&guid)
@@ -114,40 +103,28 @@ pub(super) fn queue_changes(
             // older version. O(changes made during the session).
             let meta = schema::book_meta(txn, &book)?;
             if let Some(from) = d.touched.first_end() {
-                let upto = meta.seq;
-                let mut after = from;
-                'changed: loop {
-                    let page = schema::changes_after(txn, &book, after, PAGE)?;
-                    let full = page.len() == PAGE;
-                    for (seq, guid) in page {
-                        if seq > upto {
-                            break 'changed;
-                        }
-                        after = seq;
-                        if !d.touched.contains(&guid)
-                            || d.touched.agreed(&guid, seq)
-                            || d.force_replace.contains(&guid)
-                            || d.force_delete.contains(&guid)
-                        {
-                            continue;
-                        }
-                        let Some(rec) = schema::item(txn, &book, &guid)? else {
-                            continue;
-                        };
-                        if rec.origin == device {
-                            continue;
-                        }
-                        if let Some(l) = schema::luid_for_guid(txn, &d.peer, &guid)? {
-                            let kind = if rec.deleted {
-                                OpKind::Delete
-                            } else {
-                                OpKind::Replace
-                            };
-                            ops.push(op(kind, &guid, Some(l)));
-                        }
+                for change in schema::changes_between(&*txn, &book, from, meta.seq) {
+                    let (seq, guid) = change?;
+                    if !d.touched.contains(&guid)
+                        || d.touched.agreed(&guid, seq)
+                        || d.force_replace.contains(&guid)
+                        || d.force_delete.contains(&guid)
+                    {
+                        continue;
                     }
-                    if !full {
-                        break;
+                    let Some(rec) = schema::item(&*txn, &book, &guid)? else {
+                        continue;
+                    };
+                    if rec.origin == device {
+                        continue;
+                    }
+                    if let Some(l) = schema::luid_for_guid(&*txn, &d.peer, &guid)? {
+                        let kind = if rec.deleted {
+                            OpKind::Delete
+                        } else {
+                            OpKind::Replace
+                        };
+                        ops.push(op(kind, &guid, Some(l)));
                     }
                 }
             }
@@ -280,20 +257,13 @@ pub fn pending_for(
         return Ok(true);
     };
     let book = peer.book();
-    let mut after = state.synced_seq;
-    loop {
-        let page = schema::changes_after(store, &book, after, PAGE)?;
-        let full = page.len() == PAGE;
-        for (seq, guid) in page {
-            after = seq;
-            if let Some(rec) = schema::item(store, &book, &guid)?
-                && rec.origin != peer.device
-            {
-                return Ok(true);
-            }
-        }
-        if !full {
-            return Ok(false);
+    for change in schema::changes_between(store, &book, state.synced_seq, u64::MAX) {
+        let (_, guid) = change?;
+        if let Some(rec) = schema::item(store, &book, &guid)?
+            && rec.origin != peer.device
+        {
+            return Ok(true);
         }
     }
+    Ok(false)
 }
